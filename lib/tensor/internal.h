@@ -1,0 +1,42 @@
+/* internal.h: helpers shared by lib/tensor's sources: error reporting, shape strings,
+ * the per-dtype X-macro and the allocator's private entry points. Not part of the API. */
+#ifndef AG_TENSOR_INTERNAL_H
+#define AG_TENSOR_INTERNAL_H
+#include "ag_tensor.h"
+#include <stdbool.h>
+
+/* One generic source per op family: each instantiates its kernels with this X-macro. */
+#define AG_FOREACH_DTYPE(X) \
+  X(AG_FLOAT32, float, f32) X(AG_FLOAT64, double, f64) X(AG_INT64, int64_t, i64) \
+  X(AG_INT32, int32_t, i32) X(AG_UINT8, uint8_t, u8) X(AG_BOOL, uint8_t, b8)
+
+/* Set the thread-local error (printf-style) and return NULL / -1. */
+void *agt_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int agt_failc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "[2, 3]" into buf (at least 256 bytes); returns buf. */
+char *agt_shape_str(int ndim, const int64_t *sizes, char *buf);
+#define AGT_SHAPE(t, buf) agt_shape_str((t)->ndim, (t)->sizes, (buf))
+
+/* allocator */
+void *ag_alloc(int64_t nbytes);      /* counted in live_bytes; NULL + error on failure */
+void ag_free(void *p, int64_t nbytes);
+
+/* tensor construction helpers */
+ag_tensor *agt_new_view(ag_tensor *base);           /* shares storage, copies shape */
+ag_tensor *agt_new_contig(int ndim, const int64_t *sizes, int dtype);
+void agt_set_contig_strides(ag_tensor *t);
+int agt_check_sizes(const char *op, int ndim, const int64_t *sizes);
+
+static inline char *agt_ptr(const ag_tensor *t) {
+  return (char *)t->storage->data + t->offset * agt_dtype_size(t->scalar_type);
+}
+static inline bool agt_is_float(int dtype) { return dtype == AG_FLOAT32 || dtype == AG_FLOAT64; }
+
+/* Read or write one element as double, whatever the dtype. */
+double agt_load(int dtype, const char *p);
+void agt_store(int dtype, char *p, double v);
+
+/* OpenMP threshold: below this many elements kernels stay single-threaded. */
+#define AG_PARALLEL_GRAIN 32768
+#endif

@@ -1,0 +1,230 @@
+/* reduce.c: reductions over all dims or a set of dims, with keepdim: sum, mean, prod,
+ * amax, amin, all, any, var/std, max/min with 1-based indices, argmax/argmin, and
+ * sum_to_size (how autograd folds broadcast gradients back to an input's shape). */
+#include "internal.h"
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *reduce_names[AG_NREDUCE] = {"sum", "mean", "prod", "amax", "amin", "all", "any"};
+
+/* Kept dims index the output; reduced dims are walked for each output element. */
+typedef struct {
+  int nk, nr;
+  int64_t ksz[AG_MAX_DIMS], kst[AG_MAX_DIMS], rsz[AG_MAX_DIMS], rst[AG_MAX_DIMS];
+  int64_t kcount, rcount;
+  int out_ndim;
+  int64_t out_sizes[AG_MAX_DIMS];
+} plan;
+
+static int make_plan(const char *op, ag_tensor *a, int ndims, const int64_t *dims, int keepdim, plan *p) {
+  bool red[AG_MAX_DIMS] = {0};
+  if (ndims == 0) for (int d = 0; d < a->ndim; d++) red[d] = true;
+  for (int i = 0; i < ndims; i++) {
+    int d = agt_normalize_dim(op, (int)dims[i], a->ndim);
+    if (d < 0) return -1;
+    if (a->ndim == 0) continue;
+    if (red[d]) return agt_failc("%s: dim %d appears multiple times in the list of dims", op, d + 1);
+    red[d] = true;
+  }
+  p->nk = p->nr = p->out_ndim = 0;
+  p->kcount = p->rcount = 1;
+  for (int d = 0; d < a->ndim; d++) {
+    if (red[d]) {
+      p->rsz[p->nr] = a->sizes[d]; p->rst[p->nr++] = a->strides[d]; p->rcount *= a->sizes[d];
+      if (keepdim) p->out_sizes[p->out_ndim++] = 1;
+    } else {
+      p->ksz[p->nk] = a->sizes[d]; p->kst[p->nk++] = a->strides[d]; p->kcount *= a->sizes[d];
+      p->out_sizes[p->out_ndim++] = a->sizes[d];
+    }
+  }
+  /* collapse reduced dims that are contiguous with each other */
+  int m = 0;
+  for (int i = 1; i < p->nr; i++) {
+    if (p->rst[m] == p->rst[i] * p->rsz[i]) { p->rsz[m] *= p->rsz[i]; p->rst[m] = p->rst[i]; }
+    else { m++; p->rsz[m] = p->rsz[i]; p->rst[m] = p->rst[i]; }
+  }
+  if (p->nr > 0) p->nr = m + 1;
+  return 0;
+}
+
+static inline int64_t offset_of(int n, const int64_t *sz, const int64_t *st, int64_t lin) {
+  int64_t off = 0;
+  for (int d = n - 1; d >= 0; d--) { off += (lin % sz[d]) * st[d]; lin /= sz[d]; }
+  return off;
+}
+
+/* For each output element o: walk the reduced elements x and fold them with STEP. */
+#define RED_KERNEL(NAME, T, ACC_T, INIT, STEP, FINISH, OUT_T)                               \
+  static void NAME(const plan *p, const T *in, OUT_T *out, double extra) {                 \
+    (void)extra;                                                                          \
+    int64_t work = p->kcount * p->rcount;                                                 \
+    _Pragma("omp parallel for if(work > AG_PARALLEL_GRAIN && p->kcount > 1)")              \
+    for (int64_t o = 0; o < p->kcount; o++) {                                             \
+      const T *base = in + offset_of(p->nk, p->ksz, p->kst, o);                          \
+      ACC_T acc = INIT;                                                                   \
+      if (p->nr <= 1) {                                                                   \
+        int64_t n = p->nr ? p->rsz[0] : 1, s = p->nr ? p->rst[0] : 0;                     \
+        if (s == 1) { for (int64_t r = 0; r < n; r++) { T x = base[r]; STEP; } }          \
+        else { for (int64_t r = 0; r < n; r++) { T x = base[r * s]; STEP; } }             \
+      } else {                                                                            \
+        for (int64_t r = 0; r < p->rcount; r++) {                                         \
+          T x = base[offset_of(p->nr, p->rsz, p->rst, r)]; STEP;                         \
+        }                                                                                 \
+      }                                                                                   \
+      out[o] = (OUT_T)(FINISH);                                                           \
+    }                                                                                     \
+  }
+
+#define FLOAT_REDUCERS(T, SFX)                                                             \
+  RED_KERNEL(sum_##SFX, T, double, 0, acc += x, acc, T)                                    \
+  RED_KERNEL(mean_##SFX, T, double, 0, acc += x, acc / (double)p->rcount, T)               \
+  RED_KERNEL(prod_##SFX, T, double, 1, acc *= x, acc, T)                                   \
+  RED_KERNEL(amax_##SFX, T, T, -INFINITY, if (x > acc || x != x) acc = x; if (acc != acc) break, acc, T) \
+  RED_KERNEL(amin_##SFX, T, T, INFINITY, if (x < acc || x != x) acc = x; if (acc != acc) break, acc, T) \
+  RED_KERNEL(all_##SFX, T, int, 1, acc = acc && x != 0, acc, uint8_t)                      \
+  RED_KERNEL(any_##SFX, T, int, 0, acc = acc || x != 0, acc, uint8_t)
+FLOAT_REDUCERS(float, f32)
+FLOAT_REDUCERS(double, f64)
+RED_KERNEL(sum_i64, int64_t, uint64_t, 0, acc += (uint64_t)x, (int64_t)acc, int64_t)
+RED_KERNEL(prod_i64, int64_t, uint64_t, 1, acc *= (uint64_t)x, (int64_t)acc, int64_t)
+RED_KERNEL(amax_i64, int64_t, int64_t, INT64_MIN, if (x > acc) acc = x, acc, int64_t)
+RED_KERNEL(amin_i64, int64_t, int64_t, INT64_MAX, if (x < acc) acc = x, acc, int64_t)
+RED_KERNEL(all_i64, int64_t, int, 1, acc = acc && x != 0, acc, uint8_t)
+RED_KERNEL(any_i64, int64_t, int, 0, acc = acc || x != 0, acc, uint8_t)
+
+typedef void (*red_fn)(const plan *, const void *, void *, double);
+#define F(fn) ((red_fn)(fn))
+static const red_fn reducers[3][AG_NREDUCE] = {
+  {F(sum_f32), F(mean_f32), F(prod_f32), F(amax_f32), F(amin_f32), F(all_f32), F(any_f32)},
+  {F(sum_f64), F(mean_f64), F(prod_f64), F(amax_f64), F(amin_f64), F(all_f64), F(any_f64)},
+  {F(sum_i64), NULL, F(prod_i64), F(amax_i64), F(amin_i64), F(all_i64), F(any_i64)}};
+
+ag_tensor *agt_reduce(int op, ag_tensor *a, int ndims, const int64_t *dims, int keepdim) {
+  if (op < 0 || op >= AG_NREDUCE) return agt_fail("ag: unknown reduction %d", op);
+  char name[32], b[256];
+  snprintf(name, sizeof name, "ag.%s", reduce_names[op]);
+  if (op == AG_RED_MEAN && !agt_is_float(a->scalar_type))
+    return agt_fail("ag.mean: could not infer output dtype. Input dtype must be a floating point "
+                    "dtype, but got %s; convert with :float() first", agt_dtype_name(a->scalar_type));
+  plan p;
+  if (make_plan(name, a, ndims, dims, keepdim, &p)) return NULL;
+  if ((op == AG_RED_AMAX || op == AG_RED_AMIN) && p.rcount == 0)
+    return agt_fail("%s: expected a non-empty tensor to reduce (input shape %s); name a dim whose "
+                    "size is not 0", name, AGT_SHAPE(a, b));
+  int kd = a->scalar_type == AG_FLOAT32 ? 0 : a->scalar_type == AG_FLOAT64 ? 1 : 2;
+  int out_dtype = (op == AG_RED_ALL || op == AG_RED_ANY) ? AG_BOOL
+                  : kd < 2 ? a->scalar_type
+                  : (op == AG_RED_AMAX || op == AG_RED_AMIN) ? a->scalar_type : AG_INT64;
+  ag_tensor *in = kd == 2 && a->scalar_type != AG_INT64 ? agt_to_dtype(a, AG_INT64) : a;
+  if (!in) return NULL;
+  int kernel_out = (out_dtype == AG_BOOL) ? AG_BOOL : (kd == 2 ? AG_INT64 : a->scalar_type);
+  ag_tensor *out = agt_new_contig(p.out_ndim, p.out_sizes, kernel_out);
+  if (out) reducers[kd][op](&p, (const char *)agt_ptr(in), agt_ptr(out), 0);
+  if (in != a) agt_release(in);
+  if (out && out->scalar_type != out_dtype) {
+    ag_tensor *c = agt_to_dtype(out, out_dtype);
+    agt_release(out);
+    out = c;
+  }
+  return out;
+}
+
+/* Two-pass variance per output element, in double. */
+ag_tensor *agt_var(ag_tensor *a, int ndims, const int64_t *dims, double correction, int keepdim, int take_sqrt) {
+  const char *name = take_sqrt ? "ag.std" : "ag.var";
+  if (!agt_is_float(a->scalar_type))
+    return agt_fail("%s: expected a floating point tensor, got %s", name, agt_dtype_name(a->scalar_type));
+  plan p;
+  if (make_plan(name, a, ndims, dims, keepdim, &p)) return NULL;
+  ag_tensor *out = agt_new_contig(p.out_ndim, p.out_sizes, a->scalar_type);
+  if (!out) return NULL;
+  const char *in = agt_ptr(a);
+  int es = agt_dtype_size(a->scalar_type);
+  for (int64_t o = 0; o < p.kcount; o++) {
+    int64_t base = offset_of(p.nk, p.ksz, p.kst, o);
+    double mean = 0, m2 = 0;
+    for (int64_t r = 0; r < p.rcount; r++)
+      mean += agt_load(a->scalar_type, in + (base + offset_of(p.nr, p.rsz, p.rst, r)) * es);
+    mean /= (double)p.rcount;
+    for (int64_t r = 0; r < p.rcount; r++) {
+      double d = agt_load(a->scalar_type, in + (base + offset_of(p.nr, p.rsz, p.rst, r)) * es) - mean;
+      m2 += d * d;
+    }
+    double dof = (double)p.rcount - correction, v = dof > 0 ? m2 / dof : (m2 == m2 ? INFINITY : m2);
+    if (dof <= 0 && m2 == 0) v = NAN;
+    agt_store(a->scalar_type, agt_ptr(out) + o * es, take_sqrt ? sqrt(v) : v);
+  }
+  return out;
+}
+
+/* max/min along one dim: values and 1-based int64 indices; NaN wins, as in PyTorch. */
+ag_tensor *agt_max_dim(ag_tensor *a, int dim, int keepdim, int is_min, ag_tensor **indices) {
+  const char *name = is_min ? "ag.min" : "ag.max";
+  char b[256];
+  int64_t d64 = dim;
+  plan p;
+  if (make_plan(name, a, 1, &d64, keepdim, &p)) return NULL;
+  if (p.rcount == 0)
+    return agt_fail("%s: cannot reduce over a zero-size dimension %d (input shape %s)", name,
+                    dim, AGT_SHAPE(a, b));
+  ag_tensor *vals = agt_new_contig(p.out_ndim, p.out_sizes, a->scalar_type);
+  ag_tensor *idx = vals ? agt_new_contig(p.out_ndim, p.out_sizes, AG_INT64) : NULL;
+  if (!idx) { agt_release(vals); return NULL; }
+  const char *in = agt_ptr(a);
+  int es = agt_dtype_size(a->scalar_type);
+  int64_t *ip = (int64_t *)agt_ptr(idx);
+  for (int64_t o = 0; o < p.kcount; o++) {
+    int64_t base = offset_of(p.nk, p.ksz, p.kst, o), best_i = 0;
+    double best = agt_load(a->scalar_type, in + base * es);
+    for (int64_t r = 1; r < p.rcount && best == best; r++) {
+      double x = agt_load(a->scalar_type, in + (base + r * p.rst[0]) * es);
+      if (x != x || (is_min ? x < best : x > best)) { best = x; best_i = r; }
+    }
+    memcpy(agt_ptr(vals) + o * es, in + (base + best_i * p.rst[0]) * es, es);
+    ip[o] = best_i + 1;
+  }
+  *indices = idx;
+  return vals;
+}
+
+ag_tensor *agt_argmax(ag_tensor *a, int dim, int keepdim, int is_min, int all) {
+  ag_tensor *src = a, *idx = NULL, *vals;
+  if (all) {
+    int64_t n = -1;
+    src = agt_reshape(a, 1, &n);
+    if (!src) return NULL;
+    dim = 1;
+    keepdim = 0;
+  }
+  vals = agt_max_dim(src, dim, keepdim, is_min, &idx);
+  if (src != a) agt_release(src);
+  agt_release(vals);
+  return vals ? idx : NULL;
+}
+
+ag_tensor *agt_sum_to_size(ag_tensor *a, int ndim, const int64_t *sizes) {
+  char b1[256], b2[256];
+  int lead = a->ndim - ndim;
+  if (lead < 0) goto bad;
+  int64_t dims[AG_MAX_DIMS];
+  int n = 0;
+  for (int d = 0; d < a->ndim; d++) {
+    if (d < lead) dims[n++] = d + 1;
+    else if (sizes[d - lead] == 1 && a->sizes[d] != 1) dims[n++] = d + 1;
+    else if (sizes[d - lead] != a->sizes[d]) goto bad;
+  }
+  if (n == 0) {
+    if (a->ndim == ndim) { agt_retain(a); return a; }
+    return agt_view(a, ndim, sizes);
+  }
+  ag_tensor *s = agt_reduce(AG_RED_SUM, a, n, dims, 1);
+  if (!s) return NULL;
+  ag_tensor *r = agt_reshape(s, ndim, sizes);
+  agt_release(s);
+  return r;
+bad:
+  return agt_fail("ag.sum_to_size: size %s is not expandable to size %s",
+                  agt_shape_str(ndim, sizes, b1), AGT_SHAPE(a, b2));
+}

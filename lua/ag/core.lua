@@ -1,0 +1,186 @@
+-- core.lua: what every part of the Lua layer shares: the C library handle, the Tensor
+-- ctype, turning C results into owned Lua objects (ffi.gc) or Lua errors, argument
+-- checks, dtype names and size parsing. The GC is driven from the C allocator's byte
+-- count here, so a training loop stays bounded without collectgarbage() in user code.
+local ffi = require 'ffi'
+local C = require 'ag.lib'
+
+local core = {C = C}
+-- A Tensor is an ag_ref: a one-field struct holding the C pointer (see ag_tensor.h).
+local Ref = ffi.typeof('ag_ref')
+core.Tensor = Ref
+local istype, ffi_gc, ffi_string = ffi.istype, ffi.gc, ffi.string
+local release = C.ag_ref_release
+
+-- memory: an adaptive soft limit on live tensor bytes (Torch7's heap tracking, made adaptive)
+local stats = C.ag_alloc_stats_get()
+local MIN_LIMIT = 256 * 1024 * 1024
+core.stats = stats
+
+local function collect()
+  collectgarbage('collect')
+  local live = tonumber(stats.live_bytes)
+  local limit = math.max(MIN_LIMIT, live * 2)
+  stats.soft_limit = limit
+  stats.over_limit = 0
+end
+core.collect = collect
+
+function core.set_memory_limit(bytes)   -- the floor of the soft limit
+  MIN_LIMIT = bytes
+  stats.soft_limit = math.max(MIN_LIMIT, tonumber(stats.live_bytes) * 2)
+end
+
+local function raise(level)
+  error(ffi_string(C.ag_last_error()), (level or 1) + 2)
+end
+core.raise = raise
+
+-- anomaly mode: each new node remembers the Lua traceback of the op that made it
+local anomaly = false
+function core.set_anomaly(b) anomaly = b end
+local function record_trace(p)
+  local gf = C.aga_grad_fn(p)
+  if gf ~= nil then
+    if C.aga_node_trace(gf) == nil then C.aga_node_set_trace(gf, debug.traceback('', 3)) end
+    C.aga_node_release(gf)
+  end
+end
+
+-- Own a fresh tensor pointer, or raise the C error.
+local function wrap(p)
+  if p == nil then raise(1) end
+  if stats.over_limit ~= 0 then collect() end
+  if anomaly then record_trace(p) end
+  return ffi_gc(Ref(p), release)
+end
+core.wrap = wrap
+
+-- Call f(...) and own its result; on out-of-memory collect everything and retry once.
+function core.call(f, ...)
+  local p = f(...)
+  if p == nil then
+    local msg = ffi_string(C.ag_last_error())
+    if msg:find('out of memory', 1, true) then
+      collect()
+      C.ag_empty_cache()
+      p = f(...)
+    end
+  end
+  return wrap(p)
+end
+
+-- Check an int status (0 ok, -1 error).
+function core.ok(rc)
+  if rc ~= 0 then raise(1) end
+end
+
+function core.is_tensor(x) return istype(Ref, x) end
+
+local function typename(x)
+  if istype(Ref, x) then return 'Tensor' end
+  return type(x)
+end
+core.typename = typename
+
+-- The C pointer of a Tensor argument, or an error naming the op and the position.
+function core.check(x, op, pos)
+  if istype(Ref, x) then return x.p end
+  error(string.format("ag.%s: expected a Tensor as argument %d%s, but got %s", op, pos or 1,
+        (pos or 1) == 1 and ' (self)' or '', typename(x)), 3)
+end
+
+-- dtypes
+local dtypes = {float32 = 0, float64 = 1, int64 = 2, int32 = 3, uint8 = 4, bool = 5}
+local aliases = {float = 'float32', double = 'float64', long = 'int64', int = 'int32',
+                 byte = 'uint8', half = nil}
+local names = {[0] = 'float32', 'float64', 'int64', 'int32', 'uint8', 'bool'}
+core.dtype_names = names
+function core.dtype_id(name, op)
+  if name == nil then return 0 end
+  if type(name) == 'string' then
+    local id = dtypes[name] or dtypes[aliases[name] or '']
+    if id then return id end
+    local short = name:match('^ag%.(.*)$') or name:match('^torch%.(.*)$')
+    if short and (dtypes[short] or aliases[short]) then return dtypes[short] or dtypes[aliases[short]] end
+  end
+  error(string.format("ag.%s: unknown dtype %s; expected one of float32, float64, int64, int32, uint8, bool",
+                      op or 'tensor', tostring(name)), 3)
+end
+
+-- Sizes given as numbers or as one table, with an optional trailing options table:
+-- f(2, 3), f({2, 3}), f(2, 3, {dtype = 'float64'}), f({2, 3}, {dtype = ...}).
+local function is_options(t)
+  return type(t) == 'table' and t[1] == nil and next(t) ~= nil
+end
+core.is_options = is_options
+
+local function check_size(v, op, pos)
+  if type(v) ~= 'number' then
+    error(string.format("ag.%s: size must be a number, got %s at position %d", op, typename(v), pos), 4)
+  end
+  if v ~= v or v == math.huge or v == -math.huge then
+    error(string.format("ag.%s: size must be a finite integer, got %s at position %d", op, tostring(v), pos), 4)
+  end
+  if v ~= math.floor(v) then
+    error(string.format("ag.%s: size must be an integer, got %s at position %d", op, tostring(v), pos), 4)
+  end
+  if v < 0 then
+    error(string.format("ag.%s: negative dimension %d in size at position %d; sizes must be >= 0", op, v, pos), 4)
+  end
+  return v
+end
+
+-- Returns n, int64_t[n], options (possibly {}).
+function core.parse_sizes(op, ...)
+  local n = select('#', ...)
+  local args = {...}
+  local opts = {}
+  if n > 0 and is_options(args[n]) then opts = args[n]; n = n - 1 end
+  local list = args
+  if n == 1 and type(args[1]) == 'table' then list = args[1]; n = #list end
+  if n > 16 then error(string.format("ag.%s: at most 16 dimensions, got %d", op, n), 3) end
+  local sizes = ffi.new('int64_t[?]', math.max(n, 1))
+  for i = 1, n do sizes[i - 1] = check_size(list[i], op, i) end
+  return n, sizes, opts
+end
+
+-- Like parse_sizes, but -1 is allowed (view/reshape/expand).
+function core.parse_shape(op, ...)
+  local n = select('#', ...)
+  local list = {...}
+  if n == 1 and type(list[1]) == 'table' then list = list[1]; n = #list end
+  if n > 16 then error(string.format("ag.%s: at most 16 dimensions, got %d", op, n), 3) end
+  local sizes = ffi.new('int64_t[?]', math.max(n, 1))
+  for i = 1, n do
+    local v = list[i]
+    if v == -1 then sizes[i - 1] = -1 else sizes[i - 1] = check_size(v, op, i) end
+  end
+  return n, sizes
+end
+
+-- Dims as a number or a table: returns n, int64_t[n] (n = 0 means "all").
+function core.parse_dims(op, dim)
+  if dim == nil then return 0, nil end
+  if type(dim) == 'number' then
+    local d = ffi.new('int64_t[1]')
+    d[0] = dim
+    return 1, d
+  end
+  if type(dim) == 'table' then
+    local n = #dim
+    local d = ffi.new('int64_t[?]', math.max(n, 1))
+    for i = 1, n do d[i - 1] = dim[i] end
+    return n, d
+  end
+  error(string.format("ag.%s: dim must be a number or a table of numbers, got %s", op, typename(dim)), 3)
+end
+
+function core.check_int(v, op, what)
+  if type(v) ~= 'number' or v ~= v or v ~= math.floor(v) or v == math.huge or v == -math.huge then
+    error(string.format("ag.%s: %s must be an integer, got %s", op, what, tostring(v)), 3)
+  end
+  return v
+end
+
+return core

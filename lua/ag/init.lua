@@ -1,0 +1,40 @@
+-- init.lua: `local ag = require 'ag'`. Puts the pieces together: every tensor op as
+-- ag.<op>(t, ...) as well as t:<op>(...), the factories, grad-mode scopes, ag.autograd,
+-- threads and memory.
+local ffi = require 'ffi'
+local core = require 'ag.core'
+local tensor = require 'ag.tensor'
+require 'ag.indexing'
+local autograd = require 'ag.autograd'
+local creation = require 'ag.creation'
+local grad_mode = require 'ag.grad_mode'
+local C = core.C
+
+local ag = {}
+for k, f in pairs(tensor.methods) do ag[k] = f end
+for k, f in pairs(creation) do ag[k] = f end
+for k, f in pairs(grad_mode) do ag[k] = f end
+ag.autograd = autograd
+ag.scalar_tensor = tensor.scalar_tensor
+ag.is_tensor = core.is_tensor
+ag['repeat'] = nil
+
+-- dtype names usable as values: ag.float32 == 'float32'
+for _, name in ipairs({'float32', 'float64', 'int64', 'int32', 'uint8', 'bool'}) do ag[name] = name end
+ag.float, ag.double, ag.long, ag.int = 'float32', 'float64', 'int64', 'int32'
+
+function ag.set_num_threads(n)
+  core.check_int(n, 'set_num_threads', 'n')
+  C.ag_set_num_threads(n)
+end
+function ag.get_num_threads() return C.ag_get_num_threads() end
+
+function ag.memory_allocated() return tonumber(C.ag_memory_allocated()) end
+function ag.max_memory_allocated() return tonumber(core.stats.peak_bytes) end
+function ag.empty_cache() C.ag_empty_cache() end
+ag.set_memory_limit = core.set_memory_limit
+ag.collect = core.collect
+
+ffi.metatype('ag_ref', tensor.mt)
+ag.Tensor = core.Tensor
+return ag

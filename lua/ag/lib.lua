@@ -1,0 +1,39 @@
+-- lib.lua: finds and loads libag.so and declares its C API to the FFI. The library is
+-- looked up (1) in $AG_LIBRARY, (2) on package.cpath as a luarocks install puts it, and
+-- (3) in build/ next to the source tree this file lives in.
+local ffi = require 'ffi'
+
+ffi.cdef(require 'ag.cdef')
+ffi.cdef [[
+int setenv(const char *name, const char *value, int overwrite);
+]]
+
+local function here()
+  local src = debug.getinfo(1, 'S').source
+  return src:sub(1, 1) == '@' and src:sub(2):match('^(.*)/[^/]*$') or '.'
+end
+
+local function exists(path)
+  local f = path and io.open(path, 'rb')
+  if f then f:close() return true end
+  return false
+end
+
+local function find()
+  local env = os.getenv('AG_LIBRARY')
+  if env and exists(env) then return env end
+  local p = package.searchpath('libag', package.cpath)
+  if p then return p end
+  for _, rel in ipairs({'/../../build/libag.so', '/../../build-asan/libag.so'}) do
+    local cand = here() .. rel
+    if exists(cand) then return cand end
+  end
+  error("ag: cannot find libag.so. Build it (cmake -B build && cmake --build build), install with " ..
+        "`luarocks make rockspecs/ag-scm-1.rockspec`, or set AG_LIBRARY to its path.", 2)
+end
+
+-- idle OpenMP threads must sleep rather than spin against OpenBLAS's pool (DESIGN.md);
+-- the runtime reads this when libag pulls it in, so it is set before the load.
+ffi.C.setenv('OMP_WAIT_POLICY', 'PASSIVE', 0)
+
+return ffi.load(find())
