@@ -107,6 +107,8 @@ int agt_normalize_dim(const char *op, int dim, int ndim);
 ag_tensor *agt_empty(int ndim, const int64_t *sizes, int dtype);
 ag_tensor *agt_full(int ndim, const int64_t *sizes, double value, int dtype);
 ag_tensor *agt_from_doubles(const double *data, int ndim, const int64_t *sizes, int dtype);
+ag_tensor *agt_from_buffer(const void *data, int64_t nbytes, int ndim, const int64_t *sizes, int dtype);
+void *agt_data_ptr(ag_tensor *t);   /* first element; with agt_is_contiguous, numel * size bytes */
 ag_tensor *agt_arange(double start, double end, double step, int dtype);
 ag_tensor *agt_linspace(double start, double end, int64_t steps, int dtype);
 ag_tensor *agt_eye(int64_t n, int64_t m, int dtype);

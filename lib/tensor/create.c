@@ -31,6 +31,27 @@ ag_tensor *agt_from_doubles(const double *data, int ndim, const int64_t *sizes, 
   return t;
 }
 
+/* Raw little-endian bytes in the dtype's layout (IDX files, checkpoints). */
+ag_tensor *agt_from_buffer(const void *data, int64_t nbytes, int ndim, const int64_t *sizes, int dtype) {
+  ag_tensor *t = agt_empty(ndim, sizes, dtype);
+  if (!t) return NULL;
+  int64_t want = agt_numel(t) * agt_dtype_size(dtype);
+  if (nbytes != want) {
+    char b[256];
+    agt_release(t);
+    return agt_fail("ag.from_buffer: %lld bytes given, but shape %s of %s needs %lld", (long long)nbytes,
+                    agt_shape_str(ndim, sizes, b), agt_dtype_name(dtype), (long long)want);
+  }
+  if (want) memcpy(agt_ptr(t), data, (size_t)want);
+  if (dtype == AG_BOOL) {
+    uint8_t *p = (uint8_t *)agt_ptr(t);
+    for (int64_t i = 0; i < want; i++) p[i] = p[i] != 0;
+  }
+  return t;
+}
+
+void *agt_data_ptr(ag_tensor *t) { return agt_ptr(t); }
+
 ag_tensor *agt_arange(double start, double end, double step, int dtype) {
   if (!isfinite(start) || !isfinite(end) || !isfinite(step))
     return agt_fail("ag.arange: start (%g), end (%g) and step (%g) must be finite", start, end, step);
