@@ -59,7 +59,7 @@ static ag_tensor *unsqueeze_reduced(scope *s, aga_node *n, ag_tensor *g) {
   int64_t shape[AG_MAX_DIMS];
   bool red[AG_MAX_DIMS] = {0};
   if (n->i[1] == 0) for (int d = 0; d < m->ndim; d++) red[d] = true;
-  for (int k = 0; k < n->i[1]; k++) red[n->i[2 + k]] = true;
+  for (int k = 0; k < n->i[1]; k++) red[n->i[2 + k] - 1] = true;
   for (int d = 0; d < m->ndim; d++) shape[d] = red[d] ? 1 : m->sizes[d];
   return track(s, aga_reshape(g, m->ndim, shape));
 }

@@ -147,8 +147,15 @@ static ag_tensor *original(ag_tensor *a, bool needed) {
   return aga_clone(a);
 }
 
+static const char *inplace_name(int op) {
+  static const char *names[AG_NBINARY] = {"add_", "sub_", "mul_", "div_", "pow_", "maximum_", "minimum_",
+                                          "atan2_", "eq_", "ne_", "lt_", "le_", "gt_", "ge_",
+                                          "logical_and_", "logical_or_", "remainder_"};
+  return op >= 0 && op < AG_NBINARY ? names[op] : "in-place op";
+}
+
 int aga_binary_(int op, ag_tensor *a, ag_tensor *b) {
-  if (aga_check_inplace(a, "binary op")) return -1;
+  if (aga_check_inplace(a, inplace_name(op))) return -1;
   if (!aga_grad_mode || !(aga_req(a) || aga_req(b))) return agt_binary_(op, a, b);
   if (agt_is_float(agt_promote_types(a->scalar_type, b->scalar_type)) && !agt_is_float(a->scalar_type))
     return agt_binary_(op, a, b);             /* let the kernel raise its dtype error */
@@ -160,14 +167,14 @@ int aga_binary_(int op, ag_tensor *a, ag_tensor *b) {
 }
 
 int aga_binary_scalar_(int op, ag_tensor *a, double s) {
-  if (aga_check_inplace(a, "binary op")) return -1;
+  if (aga_check_inplace(a, inplace_name(op))) return -1;
   if (!aga_grad_mode || !aga_req(a)) return agt_binary_scalar_(op, a, s);
   ag_tensor *r = aga_binary_scalar(op, a, s, 0);
   return r ? rebase(a, r) : -1;
 }
 
 int aga_unary_(int op, ag_tensor *a) {
-  if (aga_check_inplace(a, "unary op")) return -1;
+  if (aga_check_inplace(a, "unary op_")) return -1;
   if (!aga_grad_mode || !aga_req(a)) return agt_unary_(op, a);
   ag_tensor *self = original(a, !saves_output(op) && !saves_nothing(op));
   if (!self) return -1;
@@ -211,8 +218,9 @@ int aga_fill_(ag_tensor *t, double value) {
 static void store_dims(aga_node *n, ag_tensor *a, int ndims, const int64_t *dims, int keepdim) {
   n->i[0] = keepdim;
   n->i[1] = ndims;
-  for (int k = 0; k < ndims && k < AG_MAX_DIMS; k++)
-    n->i[2 + k] = agt_normalize_dim("", (int)dims[k], a->ndim);
+  for (int k = 0; k < ndims && k < AG_MAX_DIMS; k++)   /* 1-based, ready to pass back to ops */
+    n->i[2 + k] = agt_normalize_dim("", (int)dims[k], a->ndim) + 1;
+  n->d[0] = (double)agt_numel(a);
 }
 
 ag_tensor *aga_reduce(int op, ag_tensor *a, int ndims, const int64_t *dims, int keepdim) {
@@ -230,7 +238,7 @@ ag_tensor *aga_reduce(int op, ag_tensor *a, int ndims, const int64_t *dims, int 
   }
   if (n) {
     store_dims(n, a, ndims, dims, keepdim);
-    n->d[0] = (double)agt_numel(a) / (double)(agt_numel(out) ? agt_numel(out) : 1);
+    n->d[0] /= (double)(agt_numel(out) ? agt_numel(out) : 1);   /* elements per output */
   }
   return finish(out, n);
 }
@@ -239,7 +247,11 @@ ag_tensor *aga_var(ag_tensor *a, int ndims, const int64_t *dims, double correcti
   ag_tensor *out = agt_var(a, ndims, dims, correction, keepdim, take_sqrt);
   if (!out || !aga_should_record(a)) return out;
   aga_node *n = keep(node1(take_sqrt ? K_STD : K_VAR, a), a, 0, take_sqrt ? out : NULL, 1, NULL, 0);
-  if (n) { store_dims(n, a, ndims, dims, keepdim); n->d[1] = correction; }
+  if (n) {
+    store_dims(n, a, ndims, dims, keepdim);
+    n->d[0] /= (double)(agt_numel(out) ? agt_numel(out) : 1);
+    n->d[1] = correction;
+  }
   return finish(out, n);
 }
 

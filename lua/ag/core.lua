@@ -31,8 +31,18 @@ function core.set_memory_limit(bytes)   -- the floor of the soft limit
   stats.soft_limit = math.max(MIN_LIMIT, tonumber(stats.live_bytes) * 2)
 end
 
-local function raise(level)
-  error(ffi_string(C.ag_last_error()), (level or 1) + 2)
+-- Raise the C error message, positioned at the first caller outside ag's own files.
+local function raise()
+  local msg = ffi_string(C.ag_last_error())
+  for level = 3, 40 do
+    local info = debug.getinfo(level, 'Sl')
+    if not info then break end
+    local src = info.source
+    if info.what ~= 'C' and not (src:find('/ag/', 1, true) or src:find('@ag/', 1, true)) then
+      error(msg, level)
+    end
+  end
+  error(msg, 0)
 end
 core.raise = raise
 
@@ -49,7 +59,7 @@ end
 
 -- Own a fresh tensor pointer, or raise the C error.
 local function wrap(p)
-  if p == nil then raise(1) end
+  if p == nil then raise() end
   if stats.over_limit ~= 0 then collect() end
   if anomaly then record_trace(p) end
   return ffi_gc(Ref(p), release)
@@ -72,7 +82,7 @@ end
 
 -- Check an int status (0 ok, -1 error).
 function core.ok(rc)
-  if rc ~= 0 then raise(1) end
+  if rc ~= 0 then raise() end
 end
 
 function core.is_tensor(x) return istype(Ref, x) end

@@ -29,7 +29,8 @@ return function(t)
     return ids[k]
   end
   stack = {}
-  lines[#lines + 1] = string.format('  %s -> out;', id(root))
+  local root_id = id(root)
+  lines[#lines + 1] = string.format('  %s -> out;', root_id)
   local seen = {}
   while #stack > 0 do
     local n = table.remove(stack)
@@ -37,7 +38,10 @@ return function(t)
     if not seen[k] then
       seen[k] = true
       for _, e in ipairs(n.next_functions) do
-        if e[1] then lines[#lines + 1] = string.format('  %s -> %s;', id(e[1]), ids[k]) end
+        if e[1] then
+          local from = id(e[1])
+          lines[#lines + 1] = string.format('  %s -> %s;', from, ids[k])
+        end
       end
     end
   end

@@ -126,14 +126,14 @@ function E.execute(outputs, grad_outputs, opts, inputs, accumulate)
   local e = C.aga_engine_new(nout, ptr_array(outputs, nout, 'backward'), ptr_array(gos, nout, 'backward'),
                              retain and 1 or 0, create, nin, nin > 0 and ptr_array(inputs, nin, 'inputs') or nil,
                              accumulate and 1 or 0, allow_unused)
-  if e == nil then raise(1) end
+  if e == nil then raise() end
   local ok, err = pcall(drive, e)
   local result = {}
   if ok then
     for i = 1, nin do
       local g = C.aga_engine_captured(e, i - 1)
       if g ~= nil then result[i] = wrap(g)
-      elseif opts.materialize_grads then result[i] = inputs[i]:zeros_like() end
+      elseif opts.materialize_grads then result[i] = require('ag.creation').zeros_like(inputs[i]) end
     end
   end
   C.aga_engine_free(e)
@@ -175,7 +175,7 @@ function E.register_hook(t, fn, post)
   if type(fn) ~= 'function' then error("ag.register_hook: expected a function, got " .. type(fn), 2) end
   E.reap()
   local id = C.aga_tensor_hook_id(t.p, post and 1 or 0, 1)
-  if id <= 0 then raise(1) end
+  if id <= 0 then raise() end
   hooks[id] = hooks[id] or {}
   table.insert(hooks[id], fn)
   return handle(id, fn)

@@ -138,11 +138,13 @@ function G.gradgradcheck(fn, inputs, grad_outputs, opts)
     local all = {...}
     local ins = {unpack(all, 1, n)}
     local go = {unpack(all, n + 1)}
-    local o = flat_outputs(fn, ins)
-    local dins = {}
-    for _, x in ipairs(ins) do if core.is_tensor(x) and x.requires_grad then dins[#dins + 1] = x end end
-    return engine.grad(o, dins, {grad_outputs = go, create_graph = true, allow_unused = true,
-                                 materialize_grads = true})
+    return grad_mode.enable_grad(function()
+      local o = flat_outputs(fn, ins)
+      local dins = {}
+      for _, x in ipairs(ins) do if core.is_tensor(x) and x.requires_grad then dins[#dins + 1] = x end end
+      return engine.grad(o, dins, {grad_outputs = go, create_graph = true, allow_unused = true,
+                                   materialize_grads = true})
+    end)
   end
   local all = {}
   for i = 1, n do all[i] = inputs[i] end

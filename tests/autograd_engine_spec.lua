@@ -1,0 +1,209 @@
+-- autograd_engine_spec.lua: the engine's semantics: retain_graph, inputs=, autograd.grad,
+-- version counters, in-place rules, hooks, retain_grad, and the error texts PyTorch uses.
+local ag = require 'ag'
+
+local function errmsg(fn)
+  local ok, err = pcall(fn)
+  assert.is_false(ok, "expected an error")
+  return tostring(err)
+end
+local function has(s, sub) assert.truthy(s:find(sub, 1, true), "message was: " .. s) end
+
+describe("the autograd engine", function()
+  it("frees saved tensors after backward and says how to keep them", function()
+    local b = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    local c = (b * b):sum()
+    c:backward()
+    local err = errmsg(function() c:backward() end)
+    has(err, "Trying to backward through the graph a second time")
+    has(err, "retain_graph=true")
+  end)
+
+  it("keeps the graph with retain_graph", function()
+    local b = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    local c = (b * b):sum()
+    c:backward(nil, {retain_graph = true})
+    c:backward()
+    assert.are.same({4, 8}, b.grad:totable())
+  end)
+
+  it("sums gradients that reach one input along several paths", function()
+    local x = ag.tensor({3.0}, {requires_grad = true})
+    local y = x * x + x * 2 + x   -- dy/dx = 2x + 3 = 9
+    y:sum():backward()
+    assert.are.same({9}, x.grad:totable())
+  end)
+
+  it("reduces broadcast gradients to the input's shape", function()
+    local a = ag.ones(2, 3, {requires_grad = true})
+    local b = ag.tensor({1.0, 2.0, 3.0}, {requires_grad = true})
+    local s = ag.tensor({{10.0}, {20.0}}, {requires_grad = true})
+    local out = (a * b + s) * 2
+    out:sum():backward()
+    assert.are.same({4, 4, 4}, b.grad:totable())
+    assert.are.same({{6}, {6}}, s.grad:totable())
+    assert.are.same({{2, 4, 6}, {2, 4, 6}}, a.grad:totable())
+  end)
+
+  it("computes gradients without touching .grad in autograd.grad", function()
+    local x = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    local y = ag.tensor({3.0, 4.0}, {requires_grad = true})
+    local gx, gy = ag.autograd.grad((x * y):sum(), {x, y})
+    assert.are.same({3, 4}, gx:totable())
+    assert.are.same({1, 2}, gy:totable())
+    assert.is_nil(x.grad)
+  end)
+
+  it("accepts grad_outputs", function()
+    local x = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    local g = ag.autograd.grad(x * 3, x, {grad_outputs = ag.tensor({1.0, 10.0})})
+    assert.are.same({3, 30}, g:totable())
+  end)
+
+  it("raises on unused inputs unless allow_unused", function()
+    local x = ag.tensor({1.0}, {requires_grad = true})
+    local u = ag.tensor({1.0}, {requires_grad = true})
+    local y = (x * 2):sum()
+    has(errmsg(function() ag.autograd.grad(y, {x, u}, {retain_graph = true}) end),
+        "One of the differentiated Tensors appears to not have been used in the graph")
+    local gx, gu = ag.autograd.grad(y, {x, u}, {allow_unused = true, retain_graph = true})
+    assert.are.same({2}, gx:totable())
+    assert.is_nil(gu)
+    local _, gz = ag.autograd.grad(y, {x, u}, {materialize_grads = true})
+    assert.are.same({0}, gz:totable())
+  end)
+
+  it("limits accumulation to backward's inputs", function()
+    local x = ag.tensor({1.0}, {requires_grad = true})
+    local y = ag.tensor({2.0}, {requires_grad = true})
+    local p = x * y
+    p:sum():backward(nil, {inputs = {x}})
+    assert.are.same({2}, x.grad:totable())
+    assert.is_nil(y.grad)
+  end)
+
+  it("raises PyTorch's version-counter error for a modified saved tensor", function()
+    local d = ag.tensor({1.0, 2.0, 3.0}, {requires_grad = true})
+    local e = d * 2
+    local f = e * e
+    e:add_(1)
+    local err = errmsg(function() f:sum():backward() end)
+    has(err, "one of the variables needed for gradient computation has been modified by an inplace operation: "
+          .. "[ag.FloatTensor [3]], which is output 0 of MulBackward0, is at version 1; expected version 0 instead.")
+  end)
+
+  it("bumps the version on every in-place op", function()
+    local t = ag.zeros(3)
+    assert.are.equal(0, t.version)
+    t:add_(1); t:mul_(2); t:zero_()
+    assert.are.equal(3, t.version)
+  end)
+
+  it("refuses in-place ops on leaves that require grad, except under no_grad", function()
+    local w = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    has(errmsg(function() w:add_(1) end), "a leaf Variable that requires grad is being used in an in-place operation.")
+    has(errmsg(function() w:narrow(1, 1, 1):mul_(2) end), "a view of a leaf Variable that requires grad is being used in an in-place operation.")
+    ag.no_grad(function() w:sub_(1) end)
+    assert.are.same({0, 1}, w:totable())
+  end)
+
+  it("differentiates through in-place ops on non-leaves", function()
+    local x = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    local y = x * 3
+    y:mul_(2)
+    assert.are.equal("MulBackward0", y.grad_fn:name())
+    y:exp_()             -- y = exp(6x); PyTorch: x.grad = [2420.5728, 976528.75]
+    assert.are.equal("ExpBackward0", y.grad_fn:name())
+    y:sum():backward()
+    assert.is_true(math.abs(x.grad[1]:item() - 2420.5728) < 1e-3)
+    assert.is_true(math.abs(x.grad[2]:item() - 976528.75) < 0.1)
+  end)
+
+  it("lets only leaves change requires_grad", function()
+    local x = ag.tensor({1.0}, {requires_grad = true})
+    has(errmsg(function() (x * 2).requires_grad = false end), "you can only change requires_grad flags of leaf variables")
+    has(errmsg(function() ag.tensor({1, 2}, {dtype = 'int64'}):requires_grad_() end),
+        "only Tensors of floating point dtype can require gradients")
+  end)
+
+  it("sets and clears .grad", function()
+    local x = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    x.grad = ag.tensor({5.0, 5.0})
+    ;(x * 1):sum():backward()
+    assert.are.same({6, 6}, x.grad:totable())
+    x.grad = nil
+    assert.is_nil(x.grad)
+    has(errmsg(function() x.grad = ag.zeros(3) end), "assigned grad has data of a different size")
+  end)
+
+  it("lists next_functions with AccumulateGrad for leaves", function()
+    local x = ag.tensor({1.0}, {requires_grad = true})
+    local y = ag.tensor({2.0})
+    local z = x * y
+    local nf = z.grad_fn.next_functions
+    assert.are.equal(2, #nf)
+    assert.are.equal("AccumulateGrad", nf[1][1]:name())
+    assert.are.equal(0, nf[1][2])
+    assert.is_nil(nf[2][1])
+    assert.are.same({1}, nf[1][1].variable:totable())
+  end)
+
+  it("names nodes as PyTorch does", function()
+    local x = ag.tensor({{1.0, 2.0}, {3.0, 4.0}}, {requires_grad = true})
+    local names = {
+      {x - 1, "SubBackward0"}, {2 - x, "RsubBackward1"}, {x / 2, "DivBackward0"}, {x ^ 2, "PowBackward0"},
+      {x:sum(), "SumBackward0"}, {x:sum(1), "SumBackward1"}, {x:mean(), "MeanBackward0"},
+      {x:max(), "MaxBackward1"}, {(x:max(1)), "MaxBackward0"}, {x:mm(x), "MmBackward0"},
+      {x:t(), "TBackward0"}, {x:transpose(1, 2), "TransposeBackward0"}, {x:view(4), "ViewBackward0"},
+      {x:narrow(1, 1, 1), "SliceBackward0"}, {x[1], "SelectBackward0"}, {x:unsqueeze(1), "UnsqueezeBackward0"},
+      {x:exp(), "ExpBackward0"}, {x:tanh(), "TanhBackward0"}, {x:relu(), "ReluBackward0"},
+      {x:clamp(0, 1), "ClampBackward1"}, {ag.where(x:gt(2), x, x * 0), "WhereBackward0"},
+      {x:var(), "VarBackward0"}, {x:std(1), "StdBackward0"}, {x:double(), "ToCopyBackward0"},
+      {x:t():contiguous(), "CloneBackward0"}, {x:prod(), "ProdBackward0"},
+    }
+    for _, case in ipairs(names) do assert.are.equal(case[2], case[1].grad_fn:name()) end
+  end)
+end)
+
+describe("hooks", function()
+  it("replace a leaf's gradient and can be removed", function()
+    local h = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    local handle = h:register_hook(function(g) return g * 10 end)
+    ;(h * h):sum():backward()
+    assert.are.same({20, 40}, h.grad:totable())
+    handle:remove()
+    h.grad = nil
+    ;(h * h):sum():backward()
+    assert.are.same({2, 4}, h.grad:totable())
+  end)
+
+  it("see a non-leaf's gradient", function()
+    local x = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    local m = x * 3
+    local seen
+    m:register_hook(function(g) seen = g:totable() end)
+    local mm = m * m
+    mm:sum():backward()
+    assert.are.same({6, 12}, seen)
+    assert.are.same({18, 36}, x.grad:totable())
+  end)
+
+  it("run after accumulation on leaves", function()
+    local x = ag.tensor({1.0}, {requires_grad = true})
+    local after
+    x:register_post_accumulate_grad_hook(function(t) after = t.grad:item() end)
+    local x5 = x * 5
+    x5:sum():backward()
+    assert.are.equal(5, after)
+  end)
+
+  it("retain_grad keeps a non-leaf's gradient", function()
+    local x = ag.tensor({1.0, 2.0}, {requires_grad = true})
+    local m = x * 3
+    m:retain_grad()
+    assert.is_true(m.retains_grad)
+    local mm = m * m
+    mm:sum():backward()
+    assert.are.same({6, 12}, m.grad:totable())
+  end)
+end)
