@@ -343,7 +343,7 @@ int aga_engine_run(aga_engine *e) {
       int k = e->hook_k;
       int id = 0;
       if (k < n->n_outputs) {
-        if (n->kind == K_ACCUMULATE) id = n->leaf->meta ? n->leaf->meta->hook_id : 0;
+        if (n->kind == AGA_KIND(K_ACCUMULATE)) id = n->leaf->meta ? n->leaf->meta->hook_id : 0;
         else if (n->pre_hooks) id = n->pre_hooks[k];
       }
       if (k >= n->n_outputs) { e->phase = PH_NODE; break; }
@@ -372,7 +372,7 @@ int aga_engine_run(aga_engine *e) {
         }
         capture(e, n, k, n->grads[k]);
       }
-      if (n->kind == K_ACCUMULATE) {
+      if (n->kind == AGA_KIND(K_ACCUMULATE)) {
         ag_tensor *leaf = n->leaf;
         if (e->accumulate && selected(e, leaf) && accumulate(e, leaf, n->grads[0])) return finish(e, -1);
         e->phase = PH_DISPATCH;
@@ -384,14 +384,14 @@ int aga_engine_run(aga_engine *e) {
         }
         break;
       }
-      if (n->kind == K_LUA) {
+      if (n->kind == AGA_KIND(K_LUA)) {
         e->phase = PH_AFTER_LUA;
         e->n_pending = n->n_outputs;
         e->pending = n->grads;
         e->pending_hook = n->lua_id;
         return AGA_RUN_LUA_NODE;
       }
-      if (aga_kinds[n->kind].fn(n, n->grads, e->gin)) return finish(e, fail_in_node(n));
+      if (n->kind->fn(n, n->grads, e->gin)) return finish(e, fail_in_node(n));
       /* fall through */
     case PH_AFTER_LUA:
       if (aga_anomaly_mode)

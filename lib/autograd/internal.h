@@ -31,13 +31,17 @@ typedef enum {
   K_NKINDS
 } aga_kind;
 
+/* What a node does: its PyTorch name and backward formula. The core ops' kinds are the
+ * table below (formulas.c); op families in other files define their own. */
 typedef struct { const char *name; aga_backward_fn fn; } aga_kind_info;
 extern const aga_kind_info aga_kinds[K_NKINDS];
+#define AGA_KIND(k) (&aga_kinds[k])
 
 struct aga_node {
   int64_t refcount;
   uint64_t seq;
-  int32_t kind, n_inputs, n_outputs, n_saved;
+  const aga_kind_info *kind;
+  int32_t n_inputs, n_outputs, n_saved;
   char *custom_name;                     /* Lua nodes: the Function's name + "Backward" */
   aga_edge *next;                        /* [n_inputs] */
   aga_input_meta *in_meta;               /* [n_inputs] */
@@ -69,7 +73,7 @@ static inline bool aga_should_record(const ag_tensor *t) { return aga_grad_mode 
 static inline bool needs(const aga_node *n, int i) { return n->next[i].node != NULL; }
 
 /* node.c */
-aga_node *aga_node_new(int kind, int n_inputs, ag_tensor **inputs, int n_outputs);
+aga_node *aga_node_new(const aga_kind_info *kind, int n_inputs, ag_tensor **inputs, int n_outputs);
 ag_meta *aga_meta_get(ag_tensor *t);   /* create on demand; NULL on OOM */
 int aga_save(aga_node *n, int slot, ag_tensor *t, int is_output);
 ag_tensor *aga_unpack(aga_node *n, int slot);

@@ -110,7 +110,7 @@ aga_node *aga_grad_accumulator(ag_tensor *leaf) {
   if (m->grad_acc) return m->grad_acc;
   aga_node *n = calloc(1, sizeof(aga_node));
   if (!n) return agt_fail("ag: out of memory (graph node)");
-  n->kind = K_ACCUMULATE;
+  n->kind = AGA_KIND(K_ACCUMULATE);
   n->n_outputs = 1;
   n->seq = UINT64_MAX;                    /* run as soon as ready */
   n->leaf = leaf;
@@ -119,7 +119,7 @@ aga_node *aga_grad_accumulator(ag_tensor *leaf) {
   return n;                               /* refcount 0: edges own it */
 }
 
-aga_node *aga_node_new(int kind, int n_inputs, ag_tensor **inputs, int n_outputs) {
+aga_node *aga_node_new(const aga_kind_info *kind, int n_inputs, ag_tensor **inputs, int n_outputs) {
   size_t extra = (size_t)n_inputs * (sizeof(aga_edge) + sizeof(aga_input_meta));
   aga_node *n = calloc(1, sizeof(aga_node) + extra);
   if (!n) return agt_fail("ag: out of memory (graph node)");
@@ -318,7 +318,7 @@ int aga_tensor_hook_id(ag_tensor *t, int post, int create) {
 
 /* ---- nodes seen from Lua ---- */
 const char *aga_node_name(const aga_node *n) {
-  return n->custom_name ? n->custom_name : aga_kinds[n->kind].name;
+  return n->custom_name ? n->custom_name : n->kind->name;
 }
 int aga_node_num_inputs(const aga_node *n) { return n->n_inputs; }
 int aga_node_num_outputs(const aga_node *n) { return n->n_outputs; }
@@ -356,7 +356,7 @@ int aga_node_pre_hook_id(aga_node *n, int output_nr, int create) {
 }
 
 aga_node *aga_lua_node_new(const char *name, int n_inputs, ag_tensor **inputs, int n_outputs) {
-  aga_node *n = aga_node_new(K_LUA, n_inputs, inputs, n_outputs);
+  aga_node *n = aga_node_new(AGA_KIND(K_LUA), n_inputs, inputs, n_outputs);
   if (!n) return NULL;
   n->custom_name = strdup(name ? name : "FunctionBackward");
   n->lua_id = next_lua_id++;

@@ -14,8 +14,8 @@ static ag_tensor *finish(ag_tensor *out, aga_node *n) {
   return out;
 }
 
-static aga_node *node1(int kind, ag_tensor *a) { return aga_node_new(kind, 1, &a, 1); }
-static aga_node *node2(int kind, ag_tensor *a, ag_tensor *b) { return aga_node_new(kind, 2, (ag_tensor *[]){a, b}, 1); }
+static aga_node *node1(int kind, ag_tensor *a) { return aga_node_new(AGA_KIND(kind), 1, &a, 1); }
+static aga_node *node2(int kind, ag_tensor *a, ag_tensor *b) { return aga_node_new(AGA_KIND(kind), 2, (ag_tensor *[]){a, b}, 1); }
 
 /* Save up to three tensors (NULL skips); returns n, or NULL after releasing it. */
 static aga_node *keep(aga_node *n, ag_tensor *s0, int out0, ag_tensor *s1, int out1, ag_tensor *s2, int out2) {
@@ -117,7 +117,7 @@ ag_tensor *aga_clamp(ag_tensor *a, double lo, double hi) {
 ag_tensor *aga_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b) {
   ag_tensor *out = agt_where(cond, a, b);
   if (!out || !(aga_should_record(a) || aga_should_record(b))) return out;
-  aga_node *n = keep(aga_node_new(K_WHERE, 3, (ag_tensor *[]){a, b, cond}, 1), cond, 0, NULL, 0, NULL, 0);
+  aga_node *n = keep(aga_node_new(AGA_KIND(K_WHERE), 3, (ag_tensor *[]){a, b, cond}, 1), cond, 0, NULL, 0, NULL, 0);
   return finish(out, n);
 }
 

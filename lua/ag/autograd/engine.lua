@@ -8,11 +8,15 @@ local C, wrap, raise = core.C, core.wrap, core.raise
 local E = {}
 local RUN_LUA_NODE, RUN_HOOK, RUN_POST_HOOK = 1, 2, 3
 
+-- The registries live in the Lua registry: the C ids they are keyed by are process-wide,
+-- so a second copy of this module (test runners reload modules) must see the same tables.
+local shared = debug.getregistry()
+shared.ag_autograd_state = shared.ag_autograd_state or {hooks = {}, functions = {}}
 -- hook functions by the id C keeps on a tensor or node: hooks[id] = {fn, fn, ...}
-local hooks = {}
+local hooks = shared.ag_autograd_state.hooks
 E.hooks = hooks
--- custom Function nodes: functions[id] = {cls=, ctx=}
-local functions = {}
+-- custom Function nodes: functions[id] = {cls=, ctx=, arg_pos=, outputs=}
+local functions = shared.ag_autograd_state.functions
 E.functions = functions
 
 local dead = ffi.new('int32_t[256]')
