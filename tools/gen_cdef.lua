@@ -3,7 +3,16 @@
 -- Usage: luajit tools/gen_cdef.lua ROOT [OUT]   (OUT defaults to ROOT/lua/ag/cdef.lua; "-" prints)
 local root = arg[1] or '.'
 local out = arg[2] or (root .. '/lua/ag/cdef.lua')
+-- the core headers first, then every other public header (lib/*/ag_*.h) in name order
 local headers = {'lib/tensor/ag_tensor.h', 'lib/autograd/ag_autograd.h'}
+do
+  local seen = {[headers[1]] = true, [headers[2]] = true}
+  local p = io.popen('cd "' .. root .. '" && ls lib/*/ag_*.h 2>/dev/null | LC_ALL=C sort')
+  for h in p:lines() do
+    if not seen[h] then headers[#headers + 1] = h; seen[h] = true end
+  end
+  p:close()
+end
 
 local parts = {}
 for _, h in ipairs(headers) do

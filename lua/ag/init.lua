@@ -35,6 +35,17 @@ function ag.empty_cache() C.ag_empty_cache() end
 ag.set_memory_limit = core.set_memory_limit
 ag.collect = core.collect
 
+-- Op families live in their own modules; each adds its tensor methods to
+-- tensor.methods and returns the functions it exports as ag.<name>.
+local families = {'ag.ops.index', 'ag.ops.math', 'ag.ops.reduce', 'ag.ops.linalg', 'ag.nn.functional'}
+for _, name in ipairs(families) do
+  if package.searchpath(name, package.path) then
+    for k, f in pairs(require(name)) do ag[k] = f end
+  end
+end
+for k, f in pairs(tensor.methods) do if ag[k] == nil then ag[k] = f end end
+ag.F = package.loaded['ag.nn.functional']
+
 ffi.metatype('ag_ref', tensor.mt)
 ag.Tensor = core.Tensor
 return ag
