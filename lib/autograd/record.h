@@ -1,0 +1,29 @@
+/* record.h: how an op records itself, shared by every file that defines differentiable
+ * ops: make a node with edges to the inputs, save tensors, attach it to the output. */
+#ifndef AG_AUTOGRAD_RECORD_H
+#define AG_AUTOGRAD_RECORD_H
+#include "internal.h"
+
+/* Attach node n as out's grad_fn and drop the creator's reference. */
+static inline ag_tensor *finish(ag_tensor *out, aga_node *n) {
+  if (!n) { agt_release(out); return NULL; }
+  if (aga_set_history(out, n, 0)) { agt_release(out); out = NULL; }
+  aga_node_release(n);
+  return out;
+}
+
+static inline aga_node *node1(int kind, ag_tensor *a) { return aga_node_new(AGA_KIND(kind), 1, &a, 1); }
+static inline aga_node *node2(int kind, ag_tensor *a, ag_tensor *b) {
+  return aga_node_new(AGA_KIND(kind), 2, (ag_tensor *[]){a, b}, 1);
+}
+
+/* Save up to three tensors (NULL skips); returns n, or NULL after releasing it. */
+static inline aga_node *keep(aga_node *n, ag_tensor *s0, int out0, ag_tensor *s1, int out1, ag_tensor *s2, int out2) {
+  if (!n) return NULL;
+  if ((s0 && aga_save(n, 0, s0, out0)) || (s1 && aga_save(n, 1, s1, out1)) || (s2 && aga_save(n, 2, s2, out2))) {
+    aga_node_release(n);
+    return NULL;
+  }
+  return n;
+}
+#endif
