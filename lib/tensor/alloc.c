@@ -35,10 +35,19 @@ static int size_class(int64_t n, int64_t *rounded) {
   return c < NCLASSES ? c : -1;
 }
 
+static int64_t hard_limit = 0;   /* 0: none */
+void ag_set_memory_hard_limit(int64_t bytes) { hard_limit = bytes > 0 ? bytes : 0; }
+int64_t ag_memory_hard_limit(void) { return hard_limit; }
+
 void *ag_alloc(int64_t nbytes) {
   int64_t rounded;
   int c = size_class(nbytes, &rounded);
   void *p = NULL;
+  if (hard_limit && stats.live_bytes + rounded > hard_limit) {
+    agt_fail("ag: out of memory allocating %lld bytes (%lld bytes live, hard limit %lld)",
+             (long long)nbytes, (long long)stats.live_bytes, (long long)hard_limit);
+    return NULL;
+  }
   if (c >= 0 && free_lists[c]) {
     free_block *b = free_lists[c];
     free_lists[c] = b->next;

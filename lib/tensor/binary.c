@@ -2,6 +2,7 @@
  * broadcasting and PyTorch's type promotion. One generic loop, instantiated per dtype. */
 #include "iter.h"
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *binary_names[AG_NBINARY] = {
@@ -123,6 +124,53 @@ int agt_broadcast_shape(const char *op, const ag_tensor *a, const ag_tensor *b, 
   return 0;
 }
 
+/* PyTorch's result_type for two tensors: a 0-dim tensor only decides the dtype when it is
+ * of a higher category (bool < integer < floating) than the dimensioned one, so
+ * float32[n] * float64[] stays float32 but int32[n] * float64[] gives float64. */
+static int category(int dt) { return dt == AG_BOOL ? 0 : agt_is_float(dt) ? 2 : 1; }
+int agt_result_type(const ag_tensor *a, const ag_tensor *b) {
+  if ((a->ndim == 0) == (b->ndim == 0)) return agt_promote_types(a->scalar_type, b->scalar_type);
+  int dim = a->ndim ? a->scalar_type : b->scalar_type, zero = a->ndim ? b->scalar_type : a->scalar_type;
+  if (category(zero) > category(dim)) return agt_promote_types(dim, zero);
+  return dim;
+}
+
+/* PyTorch's canCast for writing a result of dtype `from` into a tensor of dtype `to`. */
+static bool can_cast(int from, int to) {
+  if (agt_is_float(from) && !agt_is_float(to)) return false;
+  if (from != AG_BOOL && to == AG_BOOL) return false;
+  return true;
+}
+
+/* Integer division by zero has no value (PyTorch raises ZeroDivisionError). */
+static int check_int_divisor(int op, int ct, ag_tensor *b, const double *s) {
+  if (op != AG_OP_REMAINDER || agt_is_float(ct)) return 0;
+  bool zero = false;
+  if (s) zero = *s == 0;
+  else {
+    ag_tensor *nz = agt_reduce(AG_RED_ALL, b, 0, NULL, 0);
+    if (!nz) return -1;
+    zero = *(uint8_t *)agt_ptr(nz) == 0;
+    agt_release(nz);
+  }
+  if (zero) return agt_failc("ag.remainder: ZeroDivisionError: integer remainder by zero; convert to float "
+                             "with :float() for NaN results");
+  return 0;
+}
+
+/* If a write into `dst` would read `src` through other memory locations of the same storage,
+ * return a private copy of src (a new reference); otherwise src itself, retained. */
+static ag_tensor *unaliased(ag_tensor *dst, ag_tensor *src) {
+  if (src->storage != dst->storage ||
+      (src->offset == dst->offset && src->ndim == dst->ndim &&
+       !memcmp(src->sizes, dst->sizes, src->ndim * sizeof(int64_t)) &&
+       !memcmp(src->strides, dst->strides, src->ndim * sizeof(int64_t)))) {
+    agt_retain(src);
+    return src;
+  }
+  return agt_clone(src);
+}
+
 /* Cast t to dtype only if needed; returns a new reference either way. */
 static ag_tensor *as_dtype(ag_tensor *t, int dtype) {
   if (t->scalar_type == dtype) { agt_retain(t); return t; }
@@ -135,8 +183,8 @@ ag_tensor *agt_binary(int op, ag_tensor *a, ag_tensor *b) {
   int64_t sizes[AG_MAX_DIMS];
   if (agt_broadcast_shape(binary_names[op], a, b, &ndim, sizes)) return NULL;
   int kop = op;
-  int ct = compute_dtype(op, agt_promote_types(a->scalar_type, b->scalar_type), &kop);
-  if (ct < 0) return NULL;
+  int ct = compute_dtype(op, agt_result_type(a, b), &kop);
+  if (ct < 0 || check_int_divisor(op, ct, b, NULL)) return NULL;
   ag_tensor *out = agt_new_contig(ndim, sizes, is_predicate(kop) ? AG_BOOL : ct);
   if (!out) return NULL;
   ag_tensor *ca = as_dtype(a, ct), *cb = ca ? as_dtype(b, ct) : NULL;
@@ -149,7 +197,8 @@ ag_tensor *agt_binary(int op, ag_tensor *a, ag_tensor *b) {
   return out;
 }
 
-/* The dtype a tensor-with-number op computes in (a Lua number is a "weak" scalar). */
+/* The dtype a tensor-with-number op computes in (a Lua number is a "weak" scalar: an
+ * integral number keeps an integer tensor's dtype, a fractional one makes it float32). */
 static int scalar_dtype(int op, int dtype, double s, int *kop) {
   int ct = dtype;
   if (!agt_is_float(dtype)) {
@@ -159,11 +208,20 @@ static int scalar_dtype(int op, int dtype, double s, int *kop) {
   return compute_dtype(op, ct, kop);
 }
 
+/* Integer tensors raised to a negative integer number have no integer value. */
+static int check_int_pow(int op, int ct, double s, int scalar_first) {
+  if (op == AG_OP_POW && !scalar_first && !agt_is_float(ct) && s < 0)
+    return agt_failc("ag.pow: Integers to negative integer powers are not allowed (exponent %g on a %s "
+                     "tensor); convert with :float() first", s, agt_dtype_name(ct));
+  return 0;
+}
+
 ag_tensor *agt_binary_scalar(int op, ag_tensor *a, double s, int scalar_first) {
   if (op < 0 || op >= AG_NBINARY) return agt_fail("ag: unknown binary op %d", op);
   int kop = op;
   int ct = scalar_dtype(op, a->scalar_type, s, &kop);
-  if (ct < 0) return NULL;
+  if (ct < 0 || check_int_pow(op, ct, s, scalar_first)) return NULL;
+  if (scalar_first ? check_int_divisor(op, ct, a, NULL) : check_int_divisor(op, ct, NULL, &s)) return NULL;
   ag_tensor *out = agt_new_contig(a->ndim, a->sizes, is_predicate(kop) ? AG_BOOL : ct);
   if (!out) return NULL;
   ag_tensor *ca = as_dtype(a, ct);
@@ -191,14 +249,17 @@ static int check_writable(const char *op, ag_tensor *a) {
   return 0;
 }
 
+/* The result of an in-place op is computed in the promoted dtype and must be castable
+ * back into the tensor's own dtype (PyTorch's rule). */
 static int inplace_dtype(int op, ag_tensor *a, int ct) {
   int kop = op;
   ct = compute_dtype(op, ct, &kop);
   if (ct < 0) return -1;
-  if (agt_is_float(ct) && !agt_is_float(a->scalar_type))
+  if (!can_cast(ct, a->scalar_type))
     return agt_failc("ag.%s_: result type %s can't be cast to the desired output type %s; "
-                     "convert the tensor with :float() first", binary_names[op],
-                     agt_dtype_name(ct), agt_dtype_name(a->scalar_type));
+                     "convert the tensor with :%s() first", binary_names[op],
+                     agt_dtype_name(ct), agt_dtype_name(a->scalar_type),
+                     agt_is_float(ct) ? "float" : "long");
   return 0;
 }
 
@@ -206,17 +267,22 @@ int agt_binary_(int op, ag_tensor *a, ag_tensor *b) {
   if (op < 0 || op >= AG_NBINARY || is_predicate(op)) return agt_failc("ag: op %d has no in-place form", op);
   int ndim;
   int64_t sizes[AG_MAX_DIMS];
-  char b1[256], b2[256];
-  if (agt_broadcast_shape(binary_names[op], a, b, &ndim, sizes)) return -1;
+  char b1[256], b2[256], name[32];
+  snprintf(name, sizeof name, "%s_", binary_names[op]);
+  if (agt_broadcast_shape(name, a, b, &ndim, sizes)) return -1;
   if (ndim != a->ndim || memcmp(sizes, a->sizes, ndim * sizeof(int64_t)))
-    return agt_failc("ag.%s_: output with shape %s doesn't match the broadcast shape %s; in-place ops "
-                     "cannot grow their tensor", binary_names[op], AGT_SHAPE(a, b1),
-                     agt_shape_str(ndim, sizes, b2));
-  if (check_writable(binary_names[op], a)) return -1;
-  if (inplace_dtype(op, a, agt_promote_types(a->scalar_type, b->scalar_type))) return -1;
+    return agt_failc("ag.%s: output with shape %s doesn't match the broadcast shape %s; in-place ops "
+                     "cannot grow their tensor", name, AGT_SHAPE(a, b1), agt_shape_str(ndim, sizes, b2));
+  if (check_writable(name, a)) return -1;
+  if (inplace_dtype(op, a, agt_result_type(a, b))) return -1;
+  if (check_int_divisor(op, a->scalar_type, b, NULL)) return -1;
   int kop = op;
   compute_dtype(op, a->scalar_type, &kop);
-  ag_tensor *cb = as_dtype(b, a->scalar_type);
+  /* b is read while a is written: a partially overlapping b is copied first */
+  ag_tensor *ub = unaliased(a, b);
+  if (!ub) return -1;
+  ag_tensor *cb = as_dtype(ub, a->scalar_type);
+  agt_release(ub);
   if (!cb) return -1;
   agt_iter it;
   agt_iter_init(&it, 3, (ag_tensor *[]){a, a, cb});
@@ -228,10 +294,13 @@ int agt_binary_(int op, ag_tensor *a, ag_tensor *b) {
 
 int agt_binary_scalar_(int op, ag_tensor *a, double s) {
   if (op < 0 || op >= AG_NBINARY || is_predicate(op)) return agt_failc("ag: op %d has no in-place form", op);
-  if (check_writable(binary_names[op], a)) return -1;
+  char name[32];
+  snprintf(name, sizeof name, "%s_", binary_names[op]);
+  if (check_writable(name, a)) return -1;
   int kop = op;
-  if (inplace_dtype(op, a, scalar_dtype(op, a->scalar_type, s, &kop) < 0 ? a->scalar_type
-                        : scalar_dtype(op, a->scalar_type, s, &kop))) return -1;
+  int ct = scalar_dtype(op, a->scalar_type, s, &kop);
+  if (ct < 0 || inplace_dtype(op, a, ct)) return -1;
+  if (check_int_pow(op, a->scalar_type, s, 0) || check_int_divisor(op, a->scalar_type, NULL, &s)) return -1;
   kop = op;
   compute_dtype(op, a->scalar_type, &kop);
   char scalar[16];

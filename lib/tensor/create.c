@@ -80,7 +80,7 @@ ag_tensor *agt_linspace(double start, double end, int64_t steps, int dtype) {
   int64_t half = steps / 2;
   /* PyTorch fills the second half backwards from `end` for symmetry */
   for (int64_t i = 0; i < steps; i++)
-    agt_store(dtype, p + i * es, i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i));
+    agt_store(dtype, p + i * es, steps == 1 ? start : i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i));
   return t;
 }
 

@@ -18,6 +18,9 @@ int agt_failc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *agt_shape_str(int ndim, const int64_t *sizes, char *buf);
 #define AGT_SHAPE(t, buf) agt_shape_str((t)->ndim, (t)->sizes, (buf))
 
+/* PyTorch's result_type of two tensors (0-dim tensors weigh less; see binary.c) */
+int agt_result_type(const ag_tensor *a, const ag_tensor *b);
+
 /* allocator */
 void *ag_alloc(int64_t nbytes);      /* counted in live_bytes; NULL + error on failure */
 void ag_free(void *p, int64_t nbytes);
@@ -26,7 +29,8 @@ void ag_free(void *p, int64_t nbytes);
 ag_tensor *agt_new_view(ag_tensor *base);           /* shares storage, copies shape */
 ag_tensor *agt_new_contig(int ndim, const int64_t *sizes, int dtype);
 void agt_set_contig_strides(ag_tensor *t);
-int agt_check_sizes(const char *op, int ndim, const int64_t *sizes);
+int agt_check_sizes(const char *op, int ndim, const int64_t *sizes);   /* also numel <= 2^62 */
+int64_t agt_numel_checked(int ndim, const int64_t *sizes);             /* -1 on overflow */
 
 static inline char *agt_ptr(const ag_tensor *t) {
   return (char *)t->storage->data + t->offset * agt_dtype_size(t->scalar_type);

@@ -2,6 +2,7 @@
  * batch dims). Float GEMM goes through cblas (OpenBLAS); integer products use a loop. */
 #include "internal.h"
 #include <cblas.h>
+#include <limits.h>
 #include <string.h>
 
 static int same_dtype(const char *op, ag_tensor *a, ag_tensor *b) {
@@ -19,15 +20,25 @@ static int blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, int64
   return -1;
 }
 
+static inline int64_t load_int(int dtype, const char *p) {
+  switch (dtype) {
+  case AG_INT64: return *(const int64_t *)p;
+  case AG_INT32: return *(const int32_t *)p;
+  default: return *(const uint8_t *)p;
+  }
+}
+
 /* C[n,m] = A[n,k] B[k,m] for one 2-D slice each (element pointers and strides). */
 static void gemm(int dtype, int64_t n, int64_t k, int64_t m, const char *A, int64_t ars, int64_t acs,
                  const char *B, int64_t brs, int64_t bcs, char *C) {
   if (n == 0 || m == 0) return;
   int es = agt_dtype_size(dtype);
   if (k == 0) { memset(C, 0, (size_t)(n * m * es)); return; }
-  int64_t lda, ldb;
+  int64_t lda = 0, ldb = 0;
   int ta = blas_layout(n, k, ars, acs, &lda), tb = blas_layout(k, m, brs, bcs, &ldb);
-  if (agt_is_float(dtype) && ta >= 0 && tb >= 0) {
+  /* cblas takes int sizes: anything larger takes the plain loop */
+  bool fits = n <= INT_MAX && m <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX;
+  if (agt_is_float(dtype) && ta >= 0 && tb >= 0 && fits) {
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (dtype == AG_FLOAT32)
       cblas_sgemm(CblasRowMajor, TA, TB, (int)n, (int)m, (int)k, 1.0f, (const float *)A, (int)lda,
@@ -40,13 +51,19 @@ static void gemm(int dtype, int64_t n, int64_t k, int64_t m, const char *A, int6
   for (int64_t i = 0; i < n; i++)
     for (int64_t j = 0; j < m; j++) {
       double acc = 0;
-      int64_t iacc = 0;
+      uint64_t iacc = 0;       /* integer products wrap around, as PyTorch's */
       for (int64_t p = 0; p < k; p++) {
-        double x = agt_load(dtype, A + (i * ars + p * acs) * es), y = agt_load(dtype, B + (p * brs + j * bcs) * es);
-        if (agt_is_float(dtype)) acc += x * y;
-        else iacc += (int64_t)((uint64_t)(int64_t)x * (uint64_t)(int64_t)y);
+        const char *x = A + (i * ars + p * acs) * es, *y = B + (p * brs + j * bcs) * es;
+        if (agt_is_float(dtype)) acc += agt_load(dtype, x) * agt_load(dtype, y);
+        else iacc += (uint64_t)load_int(dtype, x) * (uint64_t)load_int(dtype, y);
       }
-      agt_store(dtype, C + (i * m + j) * es, agt_is_float(dtype) ? acc : (double)iacc);
+      char *c = C + (i * m + j) * es;
+      switch (dtype) {
+      case AG_INT64: *(int64_t *)c = (int64_t)iacc; break;
+      case AG_INT32: *(int32_t *)c = (int32_t)(uint32_t)iacc; break;
+      case AG_UINT8: *(uint8_t *)c = (uint8_t)iacc; break;
+      default: agt_store(dtype, c, acc);
+      }
     }
 }
 

@@ -54,7 +54,25 @@ int agt_check_sizes(const char *op, int ndim, const int64_t *sizes) {
     if (sizes[i] < 0)
       return agt_failc("%s: negative dimension %lld in size (dimension %d); sizes must be >= 0",
                        op, (long long)sizes[i], i + 1);
+  if (agt_numel_checked(ndim, sizes) < 0) {
+    char b[256];
+    return agt_failc("%s: a tensor of shape %s has too many elements (more than 2^62)", op,
+                     agt_shape_str(ndim, sizes, b));
+  }
   return 0;
+}
+
+/* The element count of a shape, or -1 if it passes 2^62 (so byte counts cannot overflow). */
+int64_t agt_numel_checked(int ndim, const int64_t *sizes) {
+  int64_t n = 1;
+  bool zero = false;
+  for (int i = 0; i < ndim; i++) if (sizes[i] == 0) zero = true;
+  if (zero) return 0;
+  for (int i = 0; i < ndim; i++) {
+    if (sizes[i] < 0 || (sizes[i] && n > ((int64_t)1 << 62) / sizes[i])) return -1;
+    n *= sizes[i];
+  }
+  return n;
 }
 
 void agt_set_contig_strides(ag_tensor *t) {
@@ -75,10 +93,10 @@ static ag_tensor *tensor_struct(void) {
 }
 
 ag_tensor *agt_new_contig(int ndim, const int64_t *sizes, int dtype) {
-  int64_t numel = 1;
-  for (int i = 0; i < ndim; i++) {
-    if (sizes[i] && numel > INT64_MAX / 16 / sizes[i]) return agt_fail("ag: tensor too large");
-    numel *= sizes[i];
+  int64_t numel = agt_numel_checked(ndim, sizes);
+  if (numel < 0 || numel > INT64_MAX / 16) {
+    char b[256];
+    return agt_fail("ag: a tensor of shape %s has too many elements to allocate", agt_shape_str(ndim, sizes, b));
   }
   int64_t nbytes = numel * dtype_sizes[dtype];
   ag_storage *s = malloc(sizeof(ag_storage));

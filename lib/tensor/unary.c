@@ -138,7 +138,8 @@ int agt_unary_(int op, ag_tensor *a) {
     const T lo = *(const T *)p[2], hi = *(const T *)p[3];                                 \
     for (int64_t i = 0; i < n; i++) {                                                     \
       T x = a[i * s[1]];                                                                  \
-      o[i * s[0]] = x < lo ? lo : (x > hi ? hi : x);                                      \
+      T y = x < lo ? lo : x;                                                              \
+      o[i * s[0]] = y > hi ? hi : y;                                                             \
     }                                                                                     \
   }
 AG_FOREACH_DTYPE(CLAMP_LOOP)
@@ -204,7 +205,7 @@ ag_tensor *agt_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b) {
   tmp.ndim = n1;
   for (int i = 0; i < n1; i++) tmp.sizes[i] = s1[i];
   if (agt_broadcast_shape("where", cond, &tmp, &n2, s2)) return NULL;
-  int ct = agt_promote_types(a->scalar_type, b->scalar_type);
+  int ct = agt_result_type(a, b);
   ag_tensor *out = agt_new_contig(n2, s2, ct);
   if (!out) return NULL;
   ag_tensor *ca = a->scalar_type == ct ? a : agt_to_dtype(a, ct);

@@ -19,6 +19,9 @@ static int infer_shape(const char *op, ag_tensor *t, int ndim, const int64_t *in
     } else if (in[i] < 0) {
       return agt_failc("%s: invalid shape dimension %lld", op, (long long)in[i]);
     } else {
+      if (in[i] && prod > ((int64_t)1 << 62) / in[i])
+        return agt_failc("%s: shape '%s' is invalid for input of size %lld", op,
+                         agt_shape_str(ndim, in, b1), (long long)numel);
       prod *= in[i];
     }
   }
@@ -89,13 +92,16 @@ ag_tensor *agt_reshape(ag_tensor *t, int ndim, const int64_t *sizes) {
 
 ag_tensor *agt_as_strided(ag_tensor *t, int ndim, const int64_t *sizes, const int64_t *strides, int64_t offset) {
   if (agt_check_sizes("as_strided", ndim, sizes)) return NULL;
-  int64_t max_off = offset;
+  int64_t max_off = offset, limit = t->storage->nbytes / agt_dtype_size(t->scalar_type);
   for (int i = 0; i < ndim; i++) {
     if (strides[i] < 0) return agt_fail("as_strided: negative strides are not supported");
     if (sizes[i] == 0) { max_off = -1; break; }
+  }
+  for (int i = 0; i < ndim && max_off >= 0; i++) {
+    if (strides[i] && (sizes[i] - 1) > (limit - max_off) / strides[i]) { max_off = limit; break; }
     max_off += (sizes[i] - 1) * strides[i];
   }
-  if (offset < 0 || max_off >= t->storage->nbytes / agt_dtype_size(t->scalar_type))
+  if (offset < 0 || max_off >= limit)
     return agt_fail("as_strided: the requested view reaches outside the storage (%lld elements)",
                     (long long)(t->storage->nbytes / agt_dtype_size(t->scalar_type)));
   ag_tensor *r = agt_new_view(t);
@@ -225,6 +231,11 @@ ag_tensor *agt_expand(ag_tensor *t, int ndim, const int64_t *sizes) {
     } else goto bad;
   }
   r->ndim = ndim;
+  if (agt_numel_checked(ndim, r->sizes) < 0) {
+    agt_release(r);
+    return agt_fail("expand: the expanded size %s has too many elements (more than 2^62)",
+                    agt_shape_str(ndim, sizes, b1));
+  }
   return r;
 bad:
   agt_release(r);

@@ -71,6 +71,8 @@ void ag_set_error(const char *msg);
 ag_alloc_stats *ag_alloc_stats_get(void);
 int64_t ag_memory_allocated(void);
 void ag_empty_cache(void);
+void ag_set_memory_hard_limit(int64_t bytes);   /* allocations past it fail as out of memory; 0: none */
+int64_t ag_memory_hard_limit(void);
 
 /* threads */
 void ag_set_num_threads(int n);

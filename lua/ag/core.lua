@@ -26,9 +26,14 @@ local function collect()
 end
 core.collect = collect
 
-function core.set_memory_limit(bytes)   -- the floor of the soft limit
+function core.set_memory_limit(bytes)   -- the floor of the soft limit; returns the old one
+  if type(bytes) ~= 'number' or bytes ~= bytes or bytes < 0 then
+    error("ag.set_memory_limit: expected a number of bytes >= 0, got " .. tostring(bytes), 2)
+  end
+  local old = MIN_LIMIT
   MIN_LIMIT = bytes
   stats.soft_limit = math.max(MIN_LIMIT, tonumber(stats.live_bytes) * 2)
+  return old
 end
 
 -- Raise the C error message, positioned at the first caller outside ag's own files.
@@ -66,17 +71,22 @@ local function wrap(p)
 end
 core.wrap = wrap
 
+-- After a C call returned NULL: if it ran out of memory, collect every unreachable tensor,
+-- give the allocator's cache back, and call f(...) once more. Ops call this only on
+-- failure (`if r == nil then r = retry(C.f, ...) end`), so the fast path stays plain.
+local function retry(f, ...)
+  local msg = ffi_string(C.ag_last_error())
+  if not msg:find('out of memory', 1, true) then return nil end
+  collect()
+  C.ag_empty_cache()
+  return f(...)
+end
+core.retry = retry
+
 -- Call f(...) and own its result; on out-of-memory collect everything and retry once.
 function core.call(f, ...)
   local p = f(...)
-  if p == nil then
-    local msg = ffi_string(C.ag_last_error())
-    if msg:find('out of memory', 1, true) then
-      collect()
-      C.ag_empty_cache()
-      p = f(...)
-    end
-  end
+  if p == nil then p = retry(f, ...) end
   return wrap(p)
 end
 
@@ -141,6 +151,12 @@ local function check_size(v, op, pos)
   return v
 end
 
+local function shape_string(list, n)
+  local parts = {}
+  for i = 1, n do parts[i] = string.format('%.0f', list[i]) end
+  return '[' .. table.concat(parts, ', ') .. ']'
+end
+
 -- Returns n, int64_t[n], options (possibly {}).
 function core.parse_sizes(op, ...)
   local n = select('#', ...)
@@ -151,7 +167,17 @@ function core.parse_sizes(op, ...)
   if n == 1 and type(args[1]) == 'table' then list = args[1]; n = #list end
   if n > 16 then error(string.format("ag.%s: at most 16 dimensions, got %d", op, n), 3) end
   local sizes = ffi.new('int64_t[?]', math.max(n, 1))
-  for i = 1, n do sizes[i - 1] = check_size(list[i], op, i) end
+  local numel, zero = 1, false
+  for i = 1, n do
+    local v = check_size(list[i], op, i)
+    if v == 0 then zero = true end
+    numel = numel * v
+    sizes[i - 1] = v
+  end
+  if not zero and numel > 2 ^ 62 then
+    error(string.format("ag.%s: a tensor of shape %s has too many elements (more than 2^62)", op,
+                        shape_string(list, n)), 3)
+  end
   return n, sizes, opts
 end
 
@@ -174,21 +200,33 @@ function core.parse_dims(op, dim)
   if dim == nil then return 0, nil end
   if type(dim) == 'number' then
     local d = ffi.new('int64_t[1]')
-    d[0] = dim
+    d[0] = core.check_dim(dim, op, 'dim', 1)
     return 1, d
   end
   if type(dim) == 'table' then
     local n = #dim
+    if n > 16 then error(string.format("ag.%s: at most 16 dims, got %d", op, n), 3) end
     local d = ffi.new('int64_t[?]', math.max(n, 1))
-    for i = 1, n do d[i - 1] = dim[i] end
+    for i = 1, n do d[i - 1] = core.check_dim(dim[i], op, 'dim', 1) end
     return n, d
   end
   error(string.format("ag.%s: dim must be a number or a table of numbers, got %s", op, typename(dim)), 3)
 end
 
-function core.check_int(v, op, what)
-  if type(v) ~= 'number' or v ~= v or v ~= math.floor(v) or v == math.huge or v == -math.huge then
-    error(string.format("ag.%s: %s must be an integer, got %s", op, what, tostring(v)), 3)
+-- An integer that fits the C int64_t it is passed as.
+function core.check_int(v, op, what, level)
+  if type(v) ~= 'number' or v ~= v or v ~= math.floor(v) or v >= 2 ^ 63 or v < -2 ^ 63 then
+    error(string.format("ag.%s: %s must be an integer, got %s", op, what, type(v) == 'number'
+          and tostring(v) or typename(v)), 3 + (level or 0))
+  end
+  return v
+end
+
+-- A dimension: an integer that fits a C int (the C side then checks it against the rank).
+function core.check_dim(v, op, what, level)
+  core.check_int(v, op, what or 'dim', 1 + (level or 0))
+  if v >= 2 ^ 31 or v < -2 ^ 31 + 1 then
+    error(string.format("ag.%s: dimension out of range (got %.0f)", op, v), 3 + (level or 0))
   end
   return v
 end

@@ -42,6 +42,13 @@ local function infer(data)
       error(string.format("ag.tensor: ragged nested table: expected a sequence of length %d at %s, got %s",
                           shape[d], path, type(t) == 'table' and ('length ' .. #t) or core.typename(t)), 5)
     end
+    -- a hole (nil) or a non-integer key would be silently dropped by #t
+    local count = 0
+    for _ in pairs(t) do count = count + 1 end
+    if count ~= shape[d] then
+      error(string.format("ag.tensor: the table at %s is not a sequence: it has %d keys but length %d " ..
+                          "(a nil hole, or a non-integer key); give numbers at 1..n only", path, count, #t), 5)
+    end
     for i = 1, shape[d] do walk(t[i], d + 1, path .. '[' .. i .. ']') end
   end
   walk(data, 1, 'data')
@@ -171,7 +178,10 @@ function F.eye(n, m, opts)
   opts = opts or {}
   core.check_int(n, 'eye', 'n')
   if n < 0 then error("ag.eye: n must be greater or equal to 0, got " .. n, 2) end
-  if m ~= nil then core.check_int(m, 'eye', 'm') end
+  if m ~= nil then
+    core.check_int(m, 'eye', 'm')
+    if m < 0 then error("ag.eye: m must be greater or equal to 0, got " .. m, 2) end
+  end
   return finish(wrap(C.agt_eye(n, m or -1, core.dtype_id(opts.dtype, 'eye'))), opts)
 end
 

@@ -8,6 +8,10 @@ local M = tensor.methods
 local function view_for(t, spec)
   core.check(t, 'index')
   local r, dim = t, 1
+  local nd = t.ndim
+  if #spec > nd then
+    error(string.format("ag.index: too many indices for tensor of dimension %d (got %d)", nd, #spec), 3)
+  end
   for k, s in ipairs(spec) do
     if type(s) == 'number' then
       r = M.select(r, dim, s)

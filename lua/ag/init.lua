@@ -25,6 +25,7 @@ ag.float, ag.double, ag.long, ag.int = 'float32', 'float64', 'int64', 'int32'
 
 function ag.set_num_threads(n)
   core.check_int(n, 'set_num_threads', 'n')
+  if n < 1 or n >= 2 ^ 31 then error("ag.set_num_threads: expects a positive integer, got " .. n, 2) end
   C.ag_set_num_threads(n)
 end
 function ag.get_num_threads() return C.ag_get_num_threads() end

@@ -5,7 +5,8 @@ local ffi = require 'ffi'
 local core = require 'ag.core'
 local repr = require 'ag.repr'
 
-local C, wrap, check, ok, raise = core.C, core.wrap, core.check, core.ok, core.raise
+local C, wrap, check, ok, raise, retry = core.C, core.wrap, core.check, core.ok, core.raise, core.retry
+local check_dim = core.check_dim
 local is_tensor, tonumber, type, select = core.is_tensor, tonumber, type, select
 local dtype_id, dtype_names = core.dtype_id, core.dtype_names
 
@@ -27,12 +28,21 @@ T.scalar_tensor = scalar_tensor
 
 -- a op b, where either side may be a Lua number
 local function binary(op, name, a, b)
+  local r
   if type(b) == 'number' then
-    return wrap(C.aga_binary_scalar(op, check(a, name, 1), b, 0))
+    local pa = check(a, name, 1)
+    r = C.aga_binary_scalar(op, pa, b, 0)
+    if r == nil then r = retry(C.aga_binary_scalar, op, pa, b, 0) end
   elseif type(a) == 'number' then
-    return wrap(C.aga_binary_scalar(op, check(b, name, 2), a, 1))
+    local pb = check(b, name, 2)
+    r = C.aga_binary_scalar(op, pb, a, 1)
+    if r == nil then r = retry(C.aga_binary_scalar, op, pb, a, 1) end
+  else
+    local pa, pb = check(a, name, 1), check(b, name, 2)
+    r = C.aga_binary(op, pa, pb)
+    if r == nil then r = retry(C.aga_binary, op, pa, pb) end
   end
-  return wrap(C.aga_binary(op, check(a, name, 1), check(b, name, 2)))
+  return wrap(r)
 end
 
 local function def_binary(name)
@@ -68,7 +78,12 @@ local UOP = {neg = C.AG_UOP_NEG, abs = C.AG_UOP_ABS, relu = C.AG_UOP_RELU, sign 
              isinf = C.AG_UOP_ISINF}
 local function def_unary(name, op)
   op = tonumber(op)
-  M[name] = function(a) return wrap(C.aga_unary(op, check(a, name))) end
+  M[name] = function(a)
+    local p = check(a, name)
+    local r = C.aga_unary(op, p)
+    if r == nil then r = retry(C.aga_unary, op, p) end
+    return wrap(r)
+  end
   if op < tonumber(C.AG_UOP_LOGICAL_NOT) then
     M[name .. '_'] = function(a) ok(C.aga_unary_(op, check(a, name .. '_'))) return a end
   end
@@ -79,9 +94,16 @@ M.fix = M.trunc
 
 function M.square(a) return binary(OP.pow, 'square', a, 2) end
 
+local function check_bound(v, op)
+  if v ~= nil and type(v) ~= 'number' and not is_tensor(v) then
+    error(string.format("ag.%s: min and max must be numbers or tensors, got %s", op, core.typename(v)), 3)
+  end
+end
+
 function M.clamp(a, lo, hi)
   local p = check(a, 'clamp')
   if type(lo) == 'table' then lo, hi = lo.min, lo.max end
+  check_bound(lo, 'clamp'); check_bound(hi, 'clamp')
   if is_tensor(lo) or is_tensor(hi) then
     local r = a
     if lo ~= nil then r = M.maximum(r, lo) end
@@ -95,6 +117,10 @@ M.clip = M.clamp
 function M.clamp_(a, lo, hi)
   local p = check(a, 'clamp_')
   if type(lo) == 'table' then lo, hi = lo.min, lo.max end
+  if type(lo) ~= 'number' and lo ~= nil or type(hi) ~= 'number' and hi ~= nil then
+    error(string.format("ag.clamp_: min and max must be numbers, got %s and %s", core.typename(lo),
+          core.typename(hi)), 2)
+  end
   if lo == nil and hi == nil then error("ag.clamp_: at least one of 'min' or 'max' must not be nil", 2) end
   ok(C.aga_clamp_(p, lo or -math.huge, hi or math.huge))
   return a
@@ -147,7 +173,10 @@ local function def_reduce(name, op)
     if type(dim) == 'boolean' then dim, keepdim = nil, dim end
     if type(dim) == 'table' and dim.dim ~= nil then dim, keepdim = dim.dim, dim.keepdim end
     local n, dims = core.parse_dims(name, dim)
-    return wrap(C.aga_reduce(op, p, n, dims, keepdim and 1 or 0))
+    local kd = keepdim and 1 or 0
+    local r = C.aga_reduce(op, p, n, dims, kd)
+    if r == nil then r = retry(C.aga_reduce, op, p, n, dims, kd) end
+    return wrap(r)
   end
 end
 for name, op in pairs(RED) do def_reduce(name, op) end
@@ -180,7 +209,7 @@ local function max_like(name, is_min)
       return is_min and M.minimum(a, dim) or M.maximum(a, dim)
     end
     if dim == nil then return wrap(C.aga_max_all(p, is_min and 1 or 0)) end
-    core.check_int(dim, name, 'dim')
+    check_dim(dim, name)
     local v = C.aga_max_dim(p, dim, keepdim and 1 or 0, is_min and 1 or 0, idx_out)
     if v == nil then raise() end
     local vals = wrap(v)
@@ -194,7 +223,7 @@ local function arg_like(name, is_min)
   M[name] = function(a, dim, keepdim)
     local p = check(a, name)
     if dim == nil then return wrap(C.agt_argmax(p, 1, 0, is_min and 1 or 0, 1)) end
-    core.check_int(dim, name, 'dim')
+    check_dim(dim, name)
     return wrap(C.agt_argmax(p, dim, keepdim and 1 or 0, is_min and 1 or 0, 0))
   end
 end
@@ -207,9 +236,17 @@ function M.sum_to_size(a, ...)
 end
 
 -- matrix products
-function M.matmul(a, b) return wrap(C.aga_matmul(check(a, 'matmul', 1), check(b, 'matmul', 2))) end
-function M.mm(a, b) return wrap(C.aga_mm(check(a, 'mm', 1), check(b, 'mm', 2))) end
-function M.bmm(a, b) return wrap(C.aga_bmm(check(a, 'bmm', 1), check(b, 'bmm', 2))) end
+local function product(f, name)
+  return function(a, b)
+    local pa, pb = check(a, name, 1), check(b, name, 2)
+    local r = f(pa, pb)
+    if r == nil then r = retry(f, pa, pb) end
+    return wrap(r)
+  end
+end
+M.matmul = product(C.aga_matmul, 'matmul')
+M.mm = product(C.aga_mm, 'mm')
+M.bmm = product(C.aga_bmm, 'bmm')
 function M.dot(a, b)
   check(a, 'dot', 1); check(b, 'dot', 2)
   if a.ndim ~= 1 or b.ndim ~= 1 then
@@ -241,7 +278,7 @@ function M.view_as(a, b) return M.view(a, check(b, 'view_as', 2).shape) end
 function M.reshape_as(a, b) return M.reshape(a, check(b, 'reshape_as', 2).shape) end
 function M.transpose(a, d0, d1)
   local p = check(a, 'transpose')
-  core.check_int(d0, 'transpose', 'dim0'); core.check_int(d1, 'transpose', 'dim1')
+  check_dim(d0, 'transpose', 'dim0'); check_dim(d1, 'transpose', 'dim1')
   return wrap(C.aga_transpose(p, d0, d1))
 end
 M.swapaxes, M.swapdims = M.transpose, M.transpose
@@ -253,24 +290,24 @@ function M.permute(a, ...)
 end
 function M.narrow(a, dim, start, length)
   local p = check(a, 'narrow')
-  core.check_int(dim, 'narrow', 'dim'); core.check_int(start, 'narrow', 'start')
+  check_dim(dim, 'narrow'); core.check_int(start, 'narrow', 'start')
   core.check_int(length, 'narrow', 'length')
   return wrap(C.aga_narrow(p, dim, start, length))
 end
 function M.select(a, dim, index)
   local p = check(a, 'select')
-  core.check_int(dim, 'select', 'dim'); core.check_int(index, 'select', 'index')
+  check_dim(dim, 'select'); core.check_int(index, 'select', 'index')
   return wrap(C.aga_select(p, dim, index))
 end
 function M.squeeze(a, dim)
   local p = check(a, 'squeeze')
   if dim == nil then return wrap(C.aga_squeeze(p, 0, 1)) end
-  core.check_int(dim, 'squeeze', 'dim')
+  check_dim(dim, 'squeeze')
   return wrap(C.aga_squeeze(p, dim, 0))
 end
 function M.unsqueeze(a, dim)
   local p = check(a, 'unsqueeze')
-  core.check_int(dim, 'unsqueeze', 'dim')
+  check_dim(dim, 'unsqueeze')
   return wrap(C.aga_unsqueeze(p, dim))
 end
 function M.expand(a, ...)
@@ -281,17 +318,31 @@ end
 function M.expand_as(a, b) return M.expand(a, check(b, 'expand_as', 2).shape) end
 M.broadcast_to = M.expand
 function M.flatten(a, s, e)
-  return wrap(C.aga_flatten(check(a, 'flatten'), s or 1, e or -1))
+  local p = check(a, 'flatten')
+  s, e = s or 1, e or -1
+  check_dim(s, 'flatten', 'start_dim'); check_dim(e, 'flatten', 'end_dim')
+  return wrap(C.aga_flatten(p, s, e))
 end
-function M.contiguous(a) return wrap(C.aga_contiguous(check(a, 'contiguous'))) end
-function M.clone(a) return wrap(C.aga_clone(check(a, 'clone'))) end
+local function copying(f, name)
+  return function(a)
+    local p = check(a, name)
+    local r = f(p)
+    if r == nil then r = retry(f, p) end
+    return wrap(r)
+  end
+end
+M.contiguous = copying(C.aga_contiguous, 'contiguous')
+M.clone = copying(C.aga_clone, 'clone')
 
 -- conversion
 function M.to(a, dtype)
   local p = check(a, 'to')
   if type(dtype) == 'table' then dtype = dtype.dtype end
   if dtype == nil or dtype == 'cpu' then return a end
-  return wrap(C.aga_to_dtype(p, dtype_id(dtype, 'to')))
+  local id = dtype_id(dtype, 'to')
+  local r = C.aga_to_dtype(p, id)
+  if r == nil then r = retry(C.aga_to_dtype, p, id) end
+  return wrap(r)
 end
 M.type_as = function(a, b) return M.to(a, check(b, 'type_as', 2).dtype) end
 function M.float(a) return M.to(a, 'float32') end
@@ -343,7 +394,7 @@ function M.size(a, d)
   local p = check(a, 'size')
   if d == nil then return a.shape end
   local n = p.ndim
-  core.check_int(d, 'size', 'dim')
+  check_dim(d, 'size')
   local i = d < 0 and d + n + 1 or d
   if i < 1 or i > n then
     error(string.format("ag.size: dimension out of range (expected to be in range of [%d, %d] but got %d)", -n, n, d), 2)
@@ -358,8 +409,11 @@ function M.stride(a, d)
     for i = 1, n do t[i] = tonumber(p.strides[i - 1]) end
     return t
   end
+  check_dim(d, 'stride')
   local i = d < 0 and d + n + 1 or d
-  if i < 1 or i > n then error(string.format("ag.stride: dimension %d out of range for %d dims", d, n), 2) end
+  if i < 1 or i > n then
+    error(string.format("ag.stride: dimension out of range (expected to be in range of [%d, %d] but got %d)", -n, n, d), 2)
+  end
   return tonumber(p.strides[i - 1])
 end
 function M.dim(a) return check(a, 'dim').ndim end
@@ -448,10 +502,30 @@ mt.__len = function(a)
 end
 mt.__eq = nil   -- identity, as cdata; use t:eq(u) for elementwise
 
+-- The elements repr asks for, read on demand by flat (row-major, 1-based) position, so
+-- printing a summarized tensor reads only what it shows; int64 stays exact (boxed).
+local elem_ptr = {[0] = ffi.typeof('float *'), ffi.typeof('double *'), ffi.typeof('int64_t *'),
+                  ffi.typeof('int32_t *'), ffi.typeof('uint8_t *'), ffi.typeof('uint8_t *')}
+local function element_reader(a)
+  local p = a.p
+  local nd, base = p.ndim, ffi.cast(elem_ptr[p.scalar_type], C.agt_data_ptr(p))
+  local sizes, strides = {}, {}
+  for d = 1, nd do sizes[d], strides[d] = tonumber(p.sizes[d - 1]), tonumber(p.strides[d - 1]) end
+  local boxed = p.scalar_type == 2
+  return setmetatable({}, {__index = function(_, i)
+    local lin, off = i - 1, 0
+    for d = nd, 1, -1 do
+      off = off + (lin % sizes[d]) * strides[d]
+      lin = math.floor(lin / sizes[d])
+    end
+    local v = base[off]
+    if boxed or a == nil then return v end
+    return tonumber(v)
+  end})
+end
+
 function T.format(a, extra)
-  local buf, n = flat_values(a)
-  local data = {}
-  for i = 1, n do data[i] = buf[i - 1] end
+  local data = element_reader(a)
   local suffixes = {}
   local gf = C.aga_grad_fn(a.p)
   if gf ~= nil then
