@@ -76,9 +76,17 @@ ag_tensor *agt_linspace(double start, double end, int64_t steps, int dtype) {
   if (!t) return NULL;
   char *p = agt_ptr(t);
   int es = agt_dtype_size(dtype);
-  double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
   int64_t half = steps / 2;
-  /* PyTorch fills the second half backwards from `end` for symmetry */
+  /* PyTorch fills the second half backwards from `end` for symmetry, computing in the
+   * output's precision (float arithmetic for float32) */
+  if (dtype == AG_FLOAT32) {
+    float fs = (float)start, fe = (float)end, step = steps > 1 ? (fe - fs) / (float)(steps - 1) : 0;
+    float *f = (float *)p;
+    for (int64_t i = 0; i < steps; i++)
+      f[i] = steps == 1 ? fs : i < half ? fs + step * (float)i : fe - step * (float)(steps - 1 - i);
+    return t;
+  }
+  double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
   for (int64_t i = 0; i < steps; i++)
     agt_store(dtype, p + i * es, steps == 1 ? start : i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i));
   return t;

@@ -274,8 +274,8 @@ function M.reshape(a, ...)
   local n, sizes = core.parse_shape('reshape', ...)
   return wrap(C.aga_reshape(check(a, 'reshape'), n, sizes))
 end
-function M.view_as(a, b) return M.view(a, check(b, 'view_as', 2).shape) end
-function M.reshape_as(a, b) return M.reshape(a, check(b, 'reshape_as', 2).shape) end
+function M.view_as(a, b) return M.view(a, (check(b, 'view_as', 2) and b.shape)) end
+function M.reshape_as(a, b) return M.reshape(a, (check(b, 'reshape_as', 2) and b.shape)) end
 function M.transpose(a, d0, d1)
   local p = check(a, 'transpose')
   check_dim(d0, 'transpose', 'dim0'); check_dim(d1, 'transpose', 'dim1')
@@ -315,7 +315,7 @@ function M.expand(a, ...)
   local n, sizes = core.parse_shape('expand', ...)
   return wrap(C.aga_expand(p, n, sizes))
 end
-function M.expand_as(a, b) return M.expand(a, check(b, 'expand_as', 2).shape) end
+function M.expand_as(a, b) return M.expand(a, (check(b, 'expand_as', 2) and b.shape)) end
 M.broadcast_to = M.expand
 function M.flatten(a, s, e)
   local p = check(a, 'flatten')
@@ -344,7 +344,7 @@ function M.to(a, dtype)
   if r == nil then r = retry(C.aga_to_dtype, p, id) end
   return wrap(r)
 end
-M.type_as = function(a, b) return M.to(a, check(b, 'type_as', 2).dtype) end
+M.type_as = function(a, b) check(b, 'type_as', 2) return M.to(a, b.dtype) end
 function M.float(a) return M.to(a, 'float32') end
 function M.double(a) return M.to(a, 'float64') end
 function M.long(a) return M.to(a, 'int64') end
