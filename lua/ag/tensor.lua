@@ -56,12 +56,20 @@ M.greater, M.less, M.equal_elements = M.gt, M.lt, nil
 
 -- add/sub with PyTorch's alpha: a + alpha * b
 local add_plain, sub_plain = M.add, M.sub
+local function scaled(b, alpha, name)
+  if type(alpha) ~= 'number' then
+    error(string.format("ag.%s: alpha must be a number, got %s", name, core.typename(alpha)), 3)
+  end
+  if type(b) == 'number' then return b * alpha end
+  return M.mul(b, alpha)
+end
+T.scaled = scaled
 function M.add(a, b, alpha)
-  if alpha ~= nil and alpha ~= 1 then return add_plain(a, M.mul(b, alpha)) end
+  if alpha ~= nil and alpha ~= 1 then return add_plain(a, scaled(b, alpha, 'add')) end
   return add_plain(a, b)
 end
 function M.sub(a, b, alpha)
-  if alpha ~= nil and alpha ~= 1 then return sub_plain(a, M.mul(b, alpha)) end
+  if alpha ~= nil and alpha ~= 1 then return sub_plain(a, scaled(b, alpha, 'sub')) end
   return sub_plain(a, b)
 end
 function M.rsub(a, b) return binary(OP.sub, 'rsub', b, a) end
@@ -137,7 +145,7 @@ end
 local function def_inplace(name, op)
   M[name .. '_'] = function(a, b, alpha)
     local p = check(a, name .. '_')
-    if alpha ~= nil and alpha ~= 1 then b = M.mul(b, alpha) end
+    if alpha ~= nil and alpha ~= 1 then b = scaled(b, alpha, name .. '_') end
     if type(b) == 'number' then ok(C.aga_binary_scalar_(op, p, b))
     else ok(C.aga_binary_(op, p, check(b, name .. '_', 2))) end
     return a
