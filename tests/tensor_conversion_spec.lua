@@ -1,0 +1,163 @@
+-- tensor_conversion_spec.lua: dtype conversion (float, double, long, int, byte, bool, to,
+-- type_as), getting values out (item, totable), printing (a few tostring checks: the
+-- dtype suffix, 0-dim, empty, summarized), and the size queries (#t, t.shape, dim,
+-- numel, size, stride, dtype, is_contiguous).
+local ag = require 'ag'
+local U = dofile('tests/tensor_util.lua')
+
+describe("dtype conversion", function()
+  local f = ag.tensor({-1.7, 1.7, 2.5})
+
+  it("float, double and long convert; long truncates toward zero", function()
+    assert.are.equal('float32', f:double():float().dtype)
+    local d = f:double()
+    assert.are.equal('float64', d.dtype)
+    assert.are.equal(U.f32(-1.7), d:totable()[1])
+    local l = f:long()
+    assert.are.equal('int64', l.dtype)
+    U.same(l, {-1, 1, 2})
+  end)
+
+  it("int, byte and bool convert; byte wraps and bool tests for non-zero", function()
+    assert.are.equal('int32', f:int().dtype)
+    U.same(ag.tensor({300, -1}):byte(), {44, 255})        -- as torch's .to(torch.uint8)
+    local b = ag.tensor({0, 0.5, -2}):bool()
+    assert.are.equal('bool', b.dtype)
+    U.same(b, {false, true, true})
+    U.same(b:float(), {0, 1, 1})
+  end)
+
+  it("to takes a dtype name, an alias, ag.<dtype> or {dtype = ...}", function()
+    assert.are.equal('float64', f:to('float64').dtype)
+    assert.are.equal('float64', f:to('double').dtype)
+    assert.are.equal('int64', f:to(ag.int64).dtype)
+    assert.are.equal('int32', f:to({dtype = 'int32'}).dtype)
+    assert.are.equal('uint8', f:to('torch.uint8').dtype)
+  end)
+
+  it("copies into a new dtype, and shares the data when the dtype already matches (as PyTorch)", function()
+    assert.is_false(U.shares(f, f:to('float64')))
+    local g = f:to('float32')
+    assert.is_true(U.shares(f, g))
+    U.same(g, f:totable())
+  end)
+
+  it("type_as takes another tensor's dtype", function()
+    assert.are.equal('int64', f:type_as(ag.zeros(1, {dtype = 'int64'})).dtype)
+  end)
+
+  it("round-trips float -> double -> long as the issue's example", function()
+    local a = ag.tensor({{1, 2, 3}, {4, 5, 6}})
+    local r = a:float():double():long()
+    assert.are.equal('int64', r.dtype)
+    U.same(r, {{1, 2, 3}, {4, 5, 6}})
+  end)
+end)
+
+describe("item and totable", function()
+  it("item gives a one-element tensor's value as a Lua number", function()
+    assert.are.equal(21, ag.tensor({{1, 2, 3}, {4, 5, 6}}):sum():item())
+    assert.are.equal(7, ag.tensor({{7}}):item())
+    assert.are.equal(-3, ag.tensor(-3, {dtype = 'int32'}):item())
+    assert.are.equal(U.f32(0.1), ag.tensor(0.1):item())
+  end)
+
+  it("item gives a boolean for bool tensors", function()
+    assert.are.equal(true, ag.tensor({1, 2}):lt(3):all():item())
+    assert.are.equal(false, ag.tensor(false):item())
+  end)
+
+  it("totable gives nested Lua tables in row-major order", function()
+    assert.are.same({{1, 2, 3}, {4, 5, 6}}, ag.tensor({{1, 2, 3}, {4, 5, 6}}):totable())
+    assert.are.same({{1, 4}, {2, 5}, {3, 6}}, ag.tensor({{1, 2, 3}, {4, 5, 6}}):t():totable())
+    assert.are.same({true, false}, ag.tensor({true, false}):totable())
+    assert.are.same({}, ag.zeros(0):totable())
+    assert.are.same({{}, {}}, ag.zeros(2, 0):totable())
+  end)
+
+  it("totable of a 0-dim tensor is the number", function()
+    assert.are.equal(5, ag.tensor(5):totable())
+  end)
+end)
+
+describe("printing", function()
+  it("prints float32 without a dtype suffix", function()
+    assert.are.equal("tensor([1., 2.])", tostring(ag.tensor({1, 2})))
+    assert.are.equal("tensor([[1.5000, 2.0000],\n        [3.0000, 4.0000]])", tostring(ag.tensor({{1.5, 2}, {3, 4}})))
+  end)
+
+  it("prints int64 and bool without a suffix, other dtypes with one", function()
+    assert.are.equal("tensor([1, 2])", tostring(ag.tensor({1, 2}, {dtype = 'int64'})))
+    assert.are.equal("tensor([ True, False])", tostring(ag.tensor({true, false})))
+    assert.are.equal("tensor([1., 2.], dtype=ag.float64)", tostring(ag.tensor({1, 2}, {dtype = 'float64'})))
+    assert.are.equal("tensor([1, 2], dtype=ag.int32)", tostring(ag.tensor({1, 2}, {dtype = 'int32'})))
+    assert.are.equal("tensor([1, 2], dtype=ag.uint8)", tostring(ag.tensor({1, 2}, {dtype = 'uint8'})))
+  end)
+
+  it("prints 0-dim and empty tensors as PyTorch", function()
+    assert.are.equal("tensor(3.)", tostring(ag.tensor(3)))
+    assert.are.equal("tensor([], dtype=ag.int64)", tostring(ag.zeros(0, {dtype = 'int64'})))
+    assert.are.equal("tensor([], size=(2, 0))", tostring(ag.zeros(2, 0)))
+  end)
+
+  it("switches to scientific notation as PyTorch", function()
+    assert.are.equal("tensor([1.0000e-05, 1.0000e+00])", tostring(ag.tensor({1e-5, 1})))
+  end)
+
+  it("summarizes large tensors with ...", function()
+    assert.are.equal("tensor([0.0000e+00, 1.0000e+00, 2.0000e+00,  ..., 1.9970e+03, 1.9980e+03,\n" ..
+                     "        1.9990e+03])", tostring(ag.arange(2000):float()))
+  end)
+
+  it("prints a non-contiguous view in its logical order", function()
+    assert.are.equal("tensor([[1., 3.],\n        [2., 4.]])", tostring(ag.tensor({{1, 2}, {3, 4}}):t()))
+  end)
+
+  it("reads only what it shows, so a huge expanded tensor prints at once", function()
+    assert.are.equal("tensor([1., 1., 1.,  ..., 1., 1., 1.])", tostring(ag.ones(1):expand(1e12)))
+  end)
+
+  it("prints int64 values beyond 2^53 exactly", function()
+    local t = ag.tensor({2 ^ 53}, {dtype = 'int64'}):add_(1)
+    assert.are.equal("tensor([9007199254740993])", tostring(t))
+  end)
+
+  it("works with .. concatenation", function()
+    assert.are.equal("x = tensor(1.)", "x = " .. ag.tensor(1))
+  end)
+end)
+
+describe("size queries", function()
+  local a = ag.zeros(2, 3, 4)
+
+  it("#t is the size of the first dim", function()
+    assert.are.equal(2, #a)
+    assert.are.equal(3, #a[1])
+    assert.are.equal(0, #ag.zeros(0))
+  end)
+
+  it("t.shape is a table of sizes, t:size() the same, t:size(d) one", function()
+    assert.are.same({2, 3, 4}, a.shape)
+    assert.are.same({2, 3, 4}, a:size())
+    assert.are.equal(4, a:size(3))
+    assert.are.equal(4, a:size(-1))
+    assert.are.same({}, ag.tensor(1).shape)
+  end)
+
+  it("dim, ndim, numel, dtype", function()
+    assert.are.equal(3, a:dim())
+    assert.are.equal(3, a.ndim)
+    assert.are.equal(24, a:numel())
+    assert.are.equal(0, ag.tensor(1):dim())
+    assert.are.equal(1, ag.tensor(1):numel())
+    assert.are.equal('float32', a.dtype)
+  end)
+
+  it("stride and is_contiguous describe the layout", function()
+    assert.are.same({12, 4, 1}, a:stride())
+    assert.are.equal(4, a:stride(2))
+    assert.is_true(a:is_contiguous())
+    assert.is_false(a:transpose(1, 2):is_contiguous())
+    assert.are.equal(4, a:element_size())
+  end)
+end)
