@@ -32,7 +32,7 @@ void aga_push_dead_id(int32_t id) {
 
 int aga_take_dead_ids(int32_t *buf, int max) {
   int n = n_dead < max ? n_dead : max;
-  memcpy(buf, dead_ids + n_dead - n, n * sizeof(int32_t));
+  if (n > 0) memcpy(buf, dead_ids + n_dead - n, n * sizeof(int32_t));
   n_dead -= n;
   return n;
 }
