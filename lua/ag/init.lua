@@ -34,6 +34,16 @@ function ag.memory_allocated() return tonumber(C.ag_memory_allocated()) end
 function ag.max_memory_allocated() return tonumber(core.stats.peak_bytes) end
 function ag.empty_cache() C.ag_empty_cache() end
 ag.set_memory_limit = core.set_memory_limit
+-- A hard cap on live tensor bytes (0: none): an allocation past it first collects garbage
+-- and retries, then fails with an out-of-memory error. Returns the previous cap.
+function ag.set_memory_hard_limit(bytes)
+  if type(bytes) ~= 'number' or bytes ~= bytes or bytes < 0 then
+    error("ag.set_memory_hard_limit: expected a number of bytes >= 0, got " .. tostring(bytes), 2)
+  end
+  local old = tonumber(C.ag_memory_hard_limit())
+  C.ag_set_memory_hard_limit(bytes)
+  return old
+end
 ag.collect = core.collect
 
 -- Op families live in their own modules; each adds its tensor methods to
@@ -46,6 +56,18 @@ for _, name in ipairs(families) do
 end
 for k, f in pairs(tensor.methods) do if ag[k] == nil then ag[k] = f end end
 ag.F = package.loaded['ag.nn.functional']
+
+-- checkpoints, and the higher layers loaded on first use (they require 'ag' themselves)
+local serialization = require 'ag.serialization'
+ag.save, ag.load = serialization.save, serialization.load
+local lazy = {nn = 'ag.nn', optim = 'ag.optim', data = 'ag.data', datasets = 'ag.datasets', utils = 'ag.utils'}
+setmetatable(ag, {__index = function(t, k)
+  local name = lazy[k]
+  if not name then return nil end
+  local m = require(name)
+  rawset(t, k, m)
+  return m
+end})
 
 ffi.metatype('ag_ref', tensor.mt)
 ag.Tensor = core.Tensor
