@@ -3,7 +3,7 @@
 -- (Philox in C: manual_seed makes every stream reproducible).
 local ffi = require 'ffi'
 local core = require 'ag.core'
-local C, wrap, ok = core.C, core.wrap, core.ok
+local C, wrap, ok, call = core.C, core.wrap, core.ok, core.call
 
 local F = {}
 
@@ -73,14 +73,14 @@ function F.tensor(data, opts)
   end
   local dtype = opts.dtype and core.dtype_id(opts.dtype, 'tensor') or (is_bool and 5 or 0)
   local sizes = ffi.new('int64_t[?]', math.max(#shape, 1), shape)
-  return finish(wrap(C.agt_from_doubles(buf, #shape, sizes, dtype)), opts)
+  return finish(call(C.agt_from_doubles, buf, #shape, sizes, dtype), opts)
 end
 
 local function sized(name, fill)
   return function(...)
     local n, sizes, opts = core.parse_sizes(name, ...)
     local dtype = core.dtype_id(opts.dtype, name)
-    local t = wrap(fill(n, sizes, dtype, opts))
+    local t = call(fill, n, sizes, dtype, opts)
     return finish(t, opts)
   end
 end
@@ -108,7 +108,7 @@ function F.full(size, value, opts)
   local n, sizes = core.parse_sizes('full', size)
   local dtype = core.dtype_id(opts.dtype or (type(value) == 'boolean' and 'bool' or nil), 'full')
   if type(value) == 'boolean' then value = value and 1 or 0 end
-  return finish(wrap(C.agt_full(n, sizes, value, dtype)), opts)
+  return finish(call(C.agt_full, n, sizes, value, dtype), opts)
 end
 
 -- randint(low, high, size, opts) or randint(high, size, opts), int64 by default
@@ -119,7 +119,7 @@ function F.randint(a, b, c, d)
   opts = opts or {}
   core.check_int(low, 'randint', 'low'); core.check_int(high, 'randint', 'high')
   local n, sizes = core.parse_sizes('randint', size)
-  local t = wrap(C.agt_empty(n, sizes, core.dtype_id(opts.dtype or 'int64', 'randint')))
+  local t = call(C.agt_empty, n, sizes, core.dtype_id(opts.dtype or 'int64', 'randint'))
   ok(C.agt_randint_(t.p, low, high))
   return finish(t, opts)
 end
@@ -164,13 +164,13 @@ function F.arange(a, b, c, d)
     local ints = start == math.floor(start) and stop == math.floor(stop) and step == math.floor(step)
     dtype = ints and 'int64' or 'float32'
   end
-  return finish(wrap(C.agt_arange(start, stop, step, core.dtype_id(dtype, 'arange'))), opts)
+  return finish(call(C.agt_arange, start, stop, step, core.dtype_id(dtype, 'arange')), opts)
 end
 
 function F.linspace(start, stop, steps, opts)
   opts = opts or {}
   core.check_int(steps, 'linspace', 'steps')
-  return finish(wrap(C.agt_linspace(start, stop, steps, core.dtype_id(opts.dtype, 'linspace'))), opts)
+  return finish(call(C.agt_linspace, start, stop, steps, core.dtype_id(opts.dtype, 'linspace')), opts)
 end
 
 function F.eye(n, m, opts)
@@ -182,7 +182,7 @@ function F.eye(n, m, opts)
     core.check_int(m, 'eye', 'm')
     if m < 0 then error("ag.eye: m must be greater or equal to 0, got " .. m, 2) end
   end
-  return finish(wrap(C.agt_eye(n, m or -1, core.dtype_id(opts.dtype, 'eye'))), opts)
+  return finish(call(C.agt_eye, n, m or -1, core.dtype_id(opts.dtype, 'eye')), opts)
 end
 
 -- random state
