@@ -278,6 +278,44 @@ ag_tensor *aga_mm(ag_tensor *a, ag_tensor *b);
 ag_tensor *aga_bmm(ag_tensor *a, ag_tensor *b);
 ag_tensor *aga_matmul(ag_tensor *a, ag_tensor *b);
 
+/* lib/autograd/ag_nn_grad.h */
+/* SoftmaxBackward0 / LogSoftmaxBackward0 */
+ag_tensor *aga_softmax(ag_tensor *x, int dim, int is_log);
+/* their backward as an op of its own (SoftmaxBackwardDataBackward0, ...): g, y -> grad x */
+ag_tensor *aga_softmax_backward_data(ag_tensor *g, ag_tensor *y, int dim, int is_log);
+/* CrossEntropyLossBackward0: log_softmax and nll_loss fused (see agt_cross_entropy) */
+ag_tensor *aga_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
+                             double label_smoothing, int reduction);
+/* NllLossBackward0, and its backward as an op (NllLossBackwardBackward0) */
+ag_tensor *aga_nll_loss(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index, int reduction);
+ag_tensor *aga_nll_loss_backward(ag_tensor *g, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
+                                 int reduction, int ndim, const int64_t *sizes, int dtype);
+
+/* lib/tensor/ag_nn.h */
+typedef enum { AG_REDUCTION_NONE = 0, AG_REDUCTION_MEAN = 1, AG_REDUCTION_SUM = 2 } ag_reduction;
+
+/* softmax (log = 0) or log_softmax (log = 1) along dim; the backward takes the forward's
+ * output y and the gradient g of the same shape */
+ag_tensor *agt_softmax(ag_tensor *x, int dim, int is_log);
+ag_tensor *agt_softmax_backward(ag_tensor *g, ag_tensor *y, int dim, int is_log);
+
+/* cross_entropy with class indices (int64 [N, d1, ...], 1-based; ignore_index skips a
+ * row), optional class weight [C], label smoothing in [0, 1]. *lse (when lse is not NULL)
+ * gets each row's logsumexp, which the backward takes instead of the softmax. */
+ag_tensor *agt_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
+                             double label_smoothing, int reduction, ag_tensor **lse);
+ag_tensor *agt_cross_entropy_backward(ag_tensor *g, ag_tensor *x, ag_tensor *lse, ag_tensor *target,
+                                      ag_tensor *weight, int64_t ignore_index, double label_smoothing,
+                                      int reduction);
+/* the target distribution the loss pulls softmax(x) toward, scaled by the reduction */
+ag_tensor *agt_cross_entropy_target_weights(ag_tensor *x, ag_tensor *target, ag_tensor *weight,
+                                            int64_t ignore_index, double label_smoothing, int reduction);
+/* nll_loss on log-probabilities x; the backward makes the gradient for an input of the
+ * given shape and dtype */
+ag_tensor *agt_nll_loss(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index, int reduction);
+ag_tensor *agt_nll_loss_backward(ag_tensor *g, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
+                                 int reduction, int ndim, const int64_t *sizes, int dtype);
+
 /* lib/tensor/ag_optim.h */
 /* SGD: momentum_buf may be NULL when momentum == 0; init_buf = 1 on the first step
  * (the buffer is then set to the gradient, as PyTorch's clone). */

@@ -1,0 +1,140 @@
+/* nn_grad.c: the differentiable fused nn ops and their backward formulas: softmax and
+ * log_softmax. A node's backward calls the fused backward kernel through another
+ * differentiable op whose own formula is written with aga_ ops, so create_graph works to
+ * any order. */
+#include "record.h"
+#include "formula.h"
+#include "ag_nn.h"
+#include "ag_nn_grad.h"
+
+/* ---- softmax / log_softmax: n->i[0] = dim (1-based), n->i[1] = is_log; saves y ---- */
+FORMULA(f_softmax) {
+  BEGIN;
+  SET(0, track(s, aga_softmax_backward_data(g, saved(s, n, 0), (int)n->i[0], (int)n->i[1])));
+  END;
+}
+static const aga_kind_info softmax_kind = {"SoftmaxBackward0", f_softmax};
+static const aga_kind_info log_softmax_kind = {"LogSoftmaxBackward0", f_softmax};
+
+static int norm_dim(const char *op, int dim, int ndim) {
+  int d = agt_normalize_dim(op, dim, ndim);
+  return d < 0 ? 0 : d + 1;
+}
+
+ag_tensor *aga_softmax(ag_tensor *x, int dim, int is_log) {
+  ag_tensor *y = agt_softmax(x, dim, is_log);
+  if (!y || !aga_should_record(x)) return y;
+  aga_node *n = keep(aga_node_new(is_log ? &log_softmax_kind : &softmax_kind, 1, &x, 1), y, 1, NULL, 0, NULL, 0);
+  if (n) { n->i[0] = norm_dim("ag.softmax", dim, x->ndim); n->i[1] = is_log; }
+  return finish(y, n);
+}
+
+/* The backward's backward. softmax: gi = y (g - sum(g y)), so
+ *   d/dg: softmax_backward(ggi, y);   d/dy: ggi (g - sum(g y)) - g sum(ggi y).
+ * log_softmax: gi = g - exp(y) sum(g), so
+ *   d/dg: ggi - sum(ggi exp(y));      d/dy: -ggi exp(y) sum(g).
+ * Inputs: 0 = g, 1 = y; saves g (slot 0) and y (slot 1). */
+FORMULA(f_softmax_backward_data) {
+  BEGIN;
+  int dim = (int)n->i[0], lg = (int)n->i[1];
+  int64_t d = dim;
+  ag_tensor *go = saved(s, n, 0), *y = saved(s, n, 1);
+#define SUMD(t) ((t) ? track(s, aga_reduce(AG_RED_SUM, (t), 1, &d, 1)) : NULL)
+  if (!lg) {
+    SET(0, track(s, go && y ? aga_softmax_backward_data(g, y, dim, 0) : NULL));
+    SET(1, sub(s, mul(s, g, sub(s, go, SUMD(mul(s, go, y)))), mul(s, go, SUMD(mul(s, g, y)))));
+  } else {
+    ag_tensor *ey = ex(s, y);
+    SET(0, sub(s, g, SUMD(mul(s, g, ey))));
+    SET(1, neg(s, mul(s, mul(s, g, ey), SUMD(go))));
+  }
+#undef SUMD
+  END;
+}
+static const aga_kind_info softmax_bwd_kind = {"SoftmaxBackwardDataBackward0", f_softmax_backward_data};
+static const aga_kind_info log_softmax_bwd_kind = {"LogSoftmaxBackwardDataBackward0", f_softmax_backward_data};
+
+ag_tensor *aga_softmax_backward_data(ag_tensor *g, ag_tensor *y, int dim, int is_log) {
+  ag_tensor *gi = agt_softmax_backward(g, y, dim, is_log);
+  if (!gi || !(aga_should_record(g) || aga_should_record(y))) return gi;
+  aga_node *n = aga_node_new(is_log ? &log_softmax_bwd_kind : &softmax_bwd_kind, 2, (ag_tensor *[]){g, y}, 1);
+  n = keep(n, g, 0, y, 0, NULL, 0);
+  if (n) { n->i[0] = norm_dim("ag.softmax_backward", dim, y->ndim); n->i[1] = is_log; }
+  return finish(gi, n);
+}
+
+/* ---- cross_entropy (class indices): i[0] = ignore_index, i[1] = reduction, i[2] = has
+ * weight, d[0] = label_smoothing; saves x, lse, target, weight ---- */
+FORMULA(f_cross_entropy) {
+  BEGIN;
+  if (!needs(n, 0)) END;
+  ag_tensor *x = saved(s, n, 0), *lse = saved(s, n, 1), *t = saved(s, n, 2);
+  ag_tensor *w = n->i[2] ? saved(s, n, 3) : NULL;
+  if (!x || !lse || !t || (n->i[2] && !w)) END;
+  int red = (int)n->i[1];
+  if (!aga_grad_mode) {   /* plain backward: the fused kernel */
+    SET(0, track(s, agt_cross_entropy_backward(g, x, lse, t, w, n->i[0], n->d[0], red)));
+    END;
+  }
+  /* create_graph: g (Arow softmax(x) - A) with differentiable ops */
+  int64_t cd = x->ndim == 1 ? 1 : 2;
+  ag_tensor *A = track(s, agt_cross_entropy_target_weights(x, t, w, n->i[0], n->d[0], red));
+  ag_tensor *arow = A ? track(s, agt_reduce(AG_RED_SUM, A, 1, &cd, 1)) : NULL;
+  ag_tensor *p = track(s, aga_softmax(x, (int)cd, 0));
+  ag_tensor *gb = red == AG_REDUCTION_NONE && x->ndim > 1 ? track(s, aga_unsqueeze(g, 2)) : g;
+  SET(0, mul(s, gb, sub(s, mul(s, p, arow), A)));
+  END;
+}
+static const aga_kind_info cross_entropy_kind = {"CrossEntropyLossBackward0", f_cross_entropy};
+
+ag_tensor *aga_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
+                             double label_smoothing, int reduction) {
+  bool rec = aga_should_record(x);
+  ag_tensor *lse = NULL;
+  ag_tensor *out = agt_cross_entropy(x, target, weight, ignore_index, label_smoothing, reduction, rec ? &lse : NULL);
+  if (!out || !rec) return out;
+  aga_node *n = keep(aga_node_new(&cross_entropy_kind, 1, &x, 1), x, 0, lse, 0, target, 0);
+  agt_release(lse);
+  if (n && weight && aga_save(n, 3, weight, 0)) { aga_node_release(n); n = NULL; }
+  if (n) { n->i[0] = ignore_index; n->i[1] = reduction; n->i[2] = weight != NULL; n->d[0] = label_smoothing; }
+  return finish(out, n);
+}
+
+/* ---- nll_loss: i[0] = ignore_index, i[1] = reduction, i[2] = has weight; saves target,
+ * weight. Its backward is linear in g, and the backward of that is nll_loss again. ---- */
+FORMULA(f_nll_loss) {
+  BEGIN;
+  ag_tensor *t = saved(s, n, 0), *w = n->i[2] ? saved(s, n, 1) : NULL;
+  const aga_input_meta *m = &n->in_meta[0];
+  if (t && (w || !n->i[2]))
+    SET(0, track(s, aga_nll_loss_backward(g, t, w, n->i[0], (int)n->i[1], m->ndim, m->sizes, m->scalar_type)));
+  END;
+}
+FORMULA(f_nll_loss_backward) {
+  BEGIN;
+  ag_tensor *t = saved(s, n, 0), *w = n->i[2] ? saved(s, n, 1) : NULL;
+  if (t && (w || !n->i[2])) SET(0, track(s, aga_nll_loss(g, t, w, n->i[0], (int)n->i[1])));
+  END;
+}
+static const aga_kind_info nll_kind = {"NllLossBackward0", f_nll_loss};
+static const aga_kind_info nll_bwd_kind = {"NllLossBackwardBackward0", f_nll_loss_backward};
+
+static ag_tensor *nll_record(const aga_kind_info *kind, ag_tensor *out, ag_tensor *in, ag_tensor *target,
+                             ag_tensor *weight, int64_t ignore_index, int reduction) {
+  aga_node *n = keep(aga_node_new(kind, 1, &in, 1), target, 0, weight, 0, NULL, 0);
+  if (n) { n->i[0] = ignore_index; n->i[1] = reduction; n->i[2] = weight != NULL; }
+  return finish(out, n);
+}
+
+ag_tensor *aga_nll_loss(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index, int reduction) {
+  ag_tensor *out = agt_nll_loss(x, target, weight, ignore_index, reduction);
+  if (!out || !aga_should_record(x)) return out;
+  return nll_record(&nll_kind, out, x, target, weight, ignore_index, reduction);
+}
+
+ag_tensor *aga_nll_loss_backward(ag_tensor *g, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
+                                 int reduction, int ndim, const int64_t *sizes, int dtype) {
+  ag_tensor *out = agt_nll_loss_backward(g, target, weight, ignore_index, reduction, ndim, sizes, dtype);
+  if (!out || !aga_should_record(g)) return out;
+  return nll_record(&nll_bwd_kind, out, g, target, weight, ignore_index, reduction);
+}
