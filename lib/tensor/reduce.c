@@ -160,8 +160,7 @@ ag_tensor *agt_var(ag_tensor *a, int ndims, const int64_t *dims, double correcti
 }
 
 /* max/min along one dim: values and 1-based int64 indices; NaN wins, as in PyTorch. */
-ag_tensor *agt_max_dim(ag_tensor *a, int dim, int keepdim, int is_min, ag_tensor **indices) {
-  const char *name = is_min ? "ag.min" : "ag.max";
+static ag_tensor *max_dim(const char *name, ag_tensor *a, int dim, int keepdim, int is_min, ag_tensor **indices) {
   char b[256];
   int64_t d64 = dim;
   plan p;
@@ -189,16 +188,25 @@ ag_tensor *agt_max_dim(ag_tensor *a, int dim, int keepdim, int is_min, ag_tensor
   return vals;
 }
 
+ag_tensor *agt_max_dim(ag_tensor *a, int dim, int keepdim, int is_min, ag_tensor **indices) {
+  return max_dim(is_min ? "ag.min" : "ag.max", a, dim, keepdim, is_min, indices);
+}
+
 ag_tensor *agt_argmax(ag_tensor *a, int dim, int keepdim, int is_min, int all) {
   ag_tensor *src = a, *idx = NULL, *vals;
   if (all) {
     int64_t n = -1;
+    if (agt_numel(a) == 0) {
+      char b[256];
+      return agt_fail("%s: expected a non-empty tensor (got shape %s); give a dim to reduce instead",
+                      is_min ? "ag.argmin" : "ag.argmax", AGT_SHAPE(a, b));
+    }
     src = agt_reshape(a, 1, &n);
     if (!src) return NULL;
     dim = 1;
     keepdim = 0;
   }
-  vals = agt_max_dim(src, dim, keepdim, is_min, &idx);
+  vals = max_dim(is_min ? "ag.argmin" : "ag.argmax", src, dim, keepdim, is_min, &idx);
   if (src != a) agt_release(src);
   agt_release(vals);
   return vals ? idx : NULL;

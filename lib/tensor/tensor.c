@@ -193,7 +193,7 @@ int agt_item(ag_tensor *t, double *out) {
   int64_t n = agt_numel(t);
   if (n != 1) {
     char b[256];
-    return agt_failc("item: a Tensor with %lld elements cannot be converted to Scalar (shape %s); "
+    return agt_failc("ag.item: a Tensor with %lld elements cannot be converted to Scalar (shape %s); "
                      "only one-element tensors can", (long long)n, AGT_SHAPE(t, b));
   }
   *out = agt_load(t->scalar_type, agt_ptr(t));
@@ -218,14 +218,14 @@ static int element_offset(const char *op, ag_tensor *t, int n, const int64_t *in
 
 int agt_get_item(ag_tensor *t, int n, const int64_t *index, double *out) {
   int64_t off;
-  if (element_offset("index", t, n, index, &off)) return -1;
+  if (element_offset("ag.index", t, n, index, &off)) return -1;
   *out = agt_load(t->scalar_type, agt_ptr(t) + off * dtype_sizes[t->scalar_type]);
   return 0;
 }
 
 int agt_set_item(ag_tensor *t, int n, const int64_t *index, double value) {
   int64_t off;
-  if (element_offset("index assignment", t, n, index, &off)) return -1;
+  if (element_offset("ag.index assignment", t, n, index, &off)) return -1;
   agt_store(t->scalar_type, agt_ptr(t) + off * dtype_sizes[t->scalar_type], value);
   t->storage->version++;
   return 0;

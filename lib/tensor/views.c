@@ -65,9 +65,9 @@ static int view_strides(ag_tensor *t, int ndim, const int64_t *sizes, int64_t *s
 ag_tensor *agt_view(ag_tensor *t, int ndim, const int64_t *sizes) {
   int64_t shape[AG_MAX_DIMS], strides[AG_MAX_DIMS];
   char b[256];
-  if (infer_shape("view", t, ndim, sizes, shape)) return NULL;
+  if (infer_shape("ag.view", t, ndim, sizes, shape)) return NULL;
   if (view_strides(t, ndim, shape, strides))
-    return agt_fail("view: view size %s is not compatible with input tensor's size %s and stride "
+    return agt_fail("ag.view: view size %s is not compatible with input tensor's size %s and stride "
                     "(at least one dimension spans across two contiguous subspaces). "
                     "Use :reshape(...) instead, or call :contiguous() first.",
                     agt_shape_str(ndim, shape, b), AGT_SHAPE(t, (char[256]){0}));
@@ -81,7 +81,7 @@ ag_tensor *agt_view(ag_tensor *t, int ndim, const int64_t *sizes) {
 
 ag_tensor *agt_reshape(ag_tensor *t, int ndim, const int64_t *sizes) {
   int64_t shape[AG_MAX_DIMS], strides[AG_MAX_DIMS];
-  if (infer_shape("reshape", t, ndim, sizes, shape)) return NULL;
+  if (infer_shape("ag.reshape", t, ndim, sizes, shape)) return NULL;
   if (view_strides(t, ndim, shape, strides) == 0) return agt_view(t, ndim, shape);
   ag_tensor *c = agt_contiguous(t);
   if (!c) return NULL;
@@ -91,10 +91,10 @@ ag_tensor *agt_reshape(ag_tensor *t, int ndim, const int64_t *sizes) {
 }
 
 ag_tensor *agt_as_strided(ag_tensor *t, int ndim, const int64_t *sizes, const int64_t *strides, int64_t offset) {
-  if (agt_check_sizes("as_strided", ndim, sizes)) return NULL;
+  if (agt_check_sizes("ag.as_strided", ndim, sizes)) return NULL;
   int64_t max_off = offset, limit = t->storage->nbytes / agt_dtype_size(t->scalar_type);
   for (int i = 0; i < ndim; i++) {
-    if (strides[i] < 0) return agt_fail("as_strided: negative strides are not supported");
+    if (strides[i] < 0) return agt_fail("ag.as_strided: negative strides are not supported");
     if (sizes[i] == 0) { max_off = -1; break; }
   }
   for (int i = 0; i < ndim && max_off >= 0; i++) {
@@ -102,7 +102,7 @@ ag_tensor *agt_as_strided(ag_tensor *t, int ndim, const int64_t *sizes, const in
     max_off += (sizes[i] - 1) * strides[i];
   }
   if (offset < 0 || max_off >= limit)
-    return agt_fail("as_strided: the requested view reaches outside the storage (%lld elements)",
+    return agt_fail("ag.as_strided: the requested view reaches outside the storage (%lld elements)",
                     (long long)(t->storage->nbytes / agt_dtype_size(t->scalar_type)));
   ag_tensor *r = agt_new_view(t);
   if (!r) return NULL;
@@ -114,9 +114,9 @@ ag_tensor *agt_as_strided(ag_tensor *t, int ndim, const int64_t *sizes, const in
 }
 
 ag_tensor *agt_transpose(ag_tensor *t, int dim0, int dim1) {
-  int a = agt_normalize_dim("transpose", dim0, t->ndim);
+  int a = agt_normalize_dim("ag.transpose", dim0, t->ndim);
   if (a < 0) return NULL;
-  int b = agt_normalize_dim("transpose", dim1, t->ndim);
+  int b = agt_normalize_dim("ag.transpose", dim1, t->ndim);
   if (b < 0) return NULL;
   ag_tensor *r = agt_new_view(t);
   if (!r || t->ndim == 0) return r;
@@ -128,13 +128,13 @@ ag_tensor *agt_transpose(ag_tensor *t, int dim0, int dim1) {
 ag_tensor *agt_permute(ag_tensor *t, int ndims, const int64_t *dims) {
   char b[256];
   if (ndims != t->ndim)
-    return agt_fail("permute: number of dims don't match: got %d dims for a tensor of shape %s",
+    return agt_fail("ag.permute: number of dims don't match: got %d dims for a tensor of shape %s",
                     ndims, AGT_SHAPE(t, b));
   int seen[AG_MAX_DIMS] = {0}, perm[AG_MAX_DIMS];
   for (int i = 0; i < ndims; i++) {
-    int d = agt_normalize_dim("permute", (int)dims[i], t->ndim);
+    int d = agt_normalize_dim("ag.permute", (int)dims[i], t->ndim);
     if (d < 0) return NULL;
-    if (seen[d]++) return agt_fail("permute: dimension %d repeats in the permutation", d + 1);
+    if (seen[d]++) return agt_fail("ag.permute: dimension %d repeats in the permutation", d + 1);
     perm[i] = d;
   }
   ag_tensor *r = agt_new_view(t);
@@ -145,13 +145,13 @@ ag_tensor *agt_permute(ag_tensor *t, int ndims, const int64_t *dims) {
 
 ag_tensor *agt_narrow(ag_tensor *t, int dim, int64_t start, int64_t length) {
   char b[256];
-  if (t->ndim == 0) return agt_fail("narrow: cannot be applied to a 0-dim tensor");
-  int d = agt_normalize_dim("narrow", dim, t->ndim);
+  if (t->ndim == 0) return agt_fail("ag.narrow: cannot be applied to a 0-dim tensor");
+  int d = agt_normalize_dim("ag.narrow", dim, t->ndim);
   if (d < 0) return NULL;
   int64_t size = t->sizes[d];
   if (start < 0) start += size + 1;
   if (start < 1 || start > size + 1 || length < 0 || start - 1 + length > size)
-    return agt_fail("narrow: start %lld and length %lld are out of range for dimension %d of shape %s "
+    return agt_fail("ag.narrow: start %lld and length %lld are out of range for dimension %d of shape %s "
                     "(start is 1-based; start - 1 + length must be <= %lld)",
                     (long long)start, (long long)length, d + 1, AGT_SHAPE(t, b), (long long)size);
   ag_tensor *r = agt_new_view(t);
@@ -163,12 +163,12 @@ ag_tensor *agt_narrow(ag_tensor *t, int dim, int64_t start, int64_t length) {
 
 ag_tensor *agt_select(ag_tensor *t, int dim, int64_t index) {
   char b[256];
-  if (t->ndim == 0) return agt_fail("select: cannot index a 0-dim tensor");
-  int d = agt_normalize_dim("select", dim, t->ndim);
+  if (t->ndim == 0) return agt_fail("ag.select: cannot index a 0-dim tensor");
+  int d = agt_normalize_dim("ag.select", dim, t->ndim);
   if (d < 0) return NULL;
   int64_t size = t->sizes[d], i = index < 0 ? index + size + 1 : index;
   if (i < 1 || i > size)
-    return agt_fail("select: index %lld is out of range for dimension %d with size %lld (shape %s; "
+    return agt_fail("ag.select: index %lld is out of range for dimension %d with size %lld (shape %s; "
                     "indices are 1-based, negative counts from the end)",
                     (long long)index, d + 1, (long long)size, AGT_SHAPE(t, b));
   ag_tensor *r = agt_new_view(t);
@@ -182,7 +182,7 @@ ag_tensor *agt_select(ag_tensor *t, int dim, int64_t index) {
 ag_tensor *agt_squeeze(ag_tensor *t, int dim, int all) {
   int d = -1;
   if (!all) {
-    d = agt_normalize_dim("squeeze", dim, t->ndim);
+    d = agt_normalize_dim("ag.squeeze", dim, t->ndim);
     if (d < 0) return NULL;
   }
   ag_tensor *r = agt_new_view(t);
@@ -197,8 +197,8 @@ ag_tensor *agt_squeeze(ag_tensor *t, int dim, int all) {
 }
 
 ag_tensor *agt_unsqueeze(ag_tensor *t, int dim) {
-  if (t->ndim >= AG_MAX_DIMS) return agt_fail("unsqueeze: ag supports at most %d dimensions", AG_MAX_DIMS);
-  int d = agt_normalize_dim("unsqueeze", dim, t->ndim + 1);
+  if (t->ndim >= AG_MAX_DIMS) return agt_fail("ag.unsqueeze: ag supports at most %d dimensions", AG_MAX_DIMS);
+  int d = agt_normalize_dim("ag.unsqueeze", dim, t->ndim + 1);
   if (d < 0) return NULL;
   ag_tensor *r = agt_new_view(t);
   if (!r) return NULL;
@@ -212,9 +212,9 @@ ag_tensor *agt_unsqueeze(ag_tensor *t, int dim) {
 ag_tensor *agt_expand(ag_tensor *t, int ndim, const int64_t *sizes) {
   char b1[256], b2[256];
   if (ndim < t->ndim)
-    return agt_fail("expand: the number of sizes provided (%d) must be greater or equal to the number "
+    return agt_fail("ag.expand: the number of sizes provided (%d) must be greater or equal to the number "
                     "of dimensions in the tensor (%d)", ndim, t->ndim);
-  if (ndim > AG_MAX_DIMS) return agt_fail("expand: at most %d dimensions", AG_MAX_DIMS);
+  if (ndim > AG_MAX_DIMS) return agt_fail("ag.expand: at most %d dimensions", AG_MAX_DIMS);
   ag_tensor *r = agt_new_view(t);
   if (!r) return NULL;
   int shift = ndim - t->ndim;
@@ -233,23 +233,23 @@ ag_tensor *agt_expand(ag_tensor *t, int ndim, const int64_t *sizes) {
   r->ndim = ndim;
   if (agt_numel_checked(ndim, r->sizes) < 0) {
     agt_release(r);
-    return agt_fail("expand: the expanded size %s has too many elements (more than 2^62)",
+    return agt_fail("ag.expand: the expanded size %s has too many elements (more than 2^62)",
                     agt_shape_str(ndim, sizes, b1));
   }
   return r;
 bad:
   agt_release(r);
-  return agt_fail("expand: the expanded size %s must match the existing size %s at each non-singleton "
+  return agt_fail("ag.expand: the expanded size %s must match the existing size %s at each non-singleton "
                   "dimension", agt_shape_str(ndim, sizes, b1), AGT_SHAPE(t, b2));
 }
 
 ag_tensor *agt_flatten(ag_tensor *t, int start_dim, int end_dim) {
   if (t->ndim == 0) { int64_t one = 1; return agt_reshape(t, 1, &one); }
-  int s = agt_normalize_dim("flatten", start_dim, t->ndim);
+  int s = agt_normalize_dim("ag.flatten", start_dim, t->ndim);
   if (s < 0) return NULL;
-  int e = agt_normalize_dim("flatten", end_dim, t->ndim);
+  int e = agt_normalize_dim("ag.flatten", end_dim, t->ndim);
   if (e < 0) return NULL;
-  if (s > e) return agt_fail("flatten: start_dim (%d) cannot come after end_dim (%d)", s + 1, e + 1);
+  if (s > e) return agt_fail("ag.flatten: start_dim (%d) cannot come after end_dim (%d)", s + 1, e + 1);
   int64_t shape[AG_MAX_DIMS];
   int n = 0;
   for (int i = 0; i < s; i++) shape[n++] = t->sizes[i];
