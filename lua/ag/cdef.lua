@@ -278,6 +278,22 @@ ag_tensor *aga_mm(ag_tensor *a, ag_tensor *b);
 ag_tensor *aga_bmm(ag_tensor *a, ag_tensor *b);
 ag_tensor *aga_matmul(ag_tensor *a, ag_tensor *b);
 
+/* lib/autograd/ag_conv_grad.h */
+struct ag_conv_opts;
+struct ag_pool_opts;
+ag_tensor *aga_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const struct ag_conv_opts *o);
+ag_tensor *aga_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const struct ag_conv_opts *o);
+ag_tensor *aga_max_pool(ag_tensor *x, const struct ag_pool_opts *o, ag_tensor **indices);
+ag_tensor *aga_pool_gather(ag_tensor *x, ag_tensor *idx, int nsp);
+ag_tensor *aga_pool_scatter(ag_tensor *g, ag_tensor *idx, int nsp, int ndim, const int64_t *sizes);
+ag_tensor *aga_avg_pool(ag_tensor *x, const struct ag_pool_opts *o);
+ag_tensor *aga_avg_pool_backward(ag_tensor *g, const struct ag_pool_opts *o, int ndim, const int64_t *sizes);
+ag_tensor *aga_adaptive_avg_pool(ag_tensor *x, int nsp, const int64_t *out_size);
+ag_tensor *aga_adaptive_avg_pool_backward(ag_tensor *g, int nsp, int ndim, const int64_t *sizes);
+ag_tensor *aga_upsample(ag_tensor *x, int mode, const int64_t *out_size, int align_corners, const double *scales);
+ag_tensor *aga_upsample_backward(ag_tensor *g, int mode, int ndim, const int64_t *in_sizes, int align_corners,
+                                 const double *scales);
+
 /* lib/autograd/ag_nn_grad.h */
 /* SoftmaxBackward0 / LogSoftmaxBackward0 */
 ag_tensor *aga_softmax(ag_tensor *x, int dim, int is_log);
@@ -290,6 +306,48 @@ ag_tensor *aga_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight,
 ag_tensor *aga_nll_loss(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index, int reduction);
 ag_tensor *aga_nll_loss_backward(ag_tensor *g, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
                                  int reduction, int ndim, const int64_t *sizes, int dtype);
+
+/* lib/tensor/ag_conv.h */
+/* One convolution's geometry. nsp: spatial dims (1 or 2; 1-d uses index 1 of the arrays,
+ * index 0 is then ignored). For a transposed convolution, output_padding adds to the size. */
+typedef struct ag_conv_opts {
+  int32_t nsp;
+  int32_t transposed;
+  int64_t stride[2], padding[2], dilation[2], output_padding[2];
+  int64_t groups;
+} ag_conv_opts;
+
+/* y = conv(x, w) + b (b may be NULL); transposed when o->transposed */
+ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_conv_opts *o);
+/* The gradient of a (non-transposed) convolution with respect to its weight: gy is the
+ * output-side tensor, x the input side, w_sizes the weight's (2 + nsp) sizes. */
+ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const ag_conv_opts *o);
+
+/* Pooling windows: kernel, stride, padding, dilation per spatial dim (index 0: height). */
+typedef struct ag_pool_opts {
+  int32_t nsp;
+  int32_t ceil_mode;
+  int32_t count_include_pad;
+  int32_t pad_;
+  int64_t kernel[2], stride[2], padding[2], dilation[2];
+  int64_t divisor_override;   /* avg_pool2d: 0 for none */
+} ag_pool_opts;
+
+ag_tensor *agt_max_pool(ag_tensor *x, const ag_pool_opts *o, ag_tensor **indices);
+/* Linear maps on planes, each the adjoint of the other: gather picks x at 1-based plane
+ * indices into idx's shape; scatter adds g at idx into a zero tensor of `sizes`. */
+ag_tensor *agt_pool_gather(ag_tensor *x, ag_tensor *idx, int nsp);
+ag_tensor *agt_pool_scatter(ag_tensor *g, ag_tensor *idx, int nsp, int ndim, const int64_t *sizes);
+ag_tensor *agt_avg_pool(ag_tensor *x, const ag_pool_opts *o);
+ag_tensor *agt_avg_pool_backward(ag_tensor *g, const ag_pool_opts *o, int ndim, const int64_t *sizes);
+ag_tensor *agt_adaptive_avg_pool(ag_tensor *x, int nsp, const int64_t *out_size);
+ag_tensor *agt_adaptive_avg_pool_backward(ag_tensor *g, int nsp, int ndim, const int64_t *sizes);
+
+/* Interpolation of the last two dims to out_size (oh, ow). mode 0: nearest, 1: bilinear.
+ * scales (h, w) as PyTorch's scale_factor (<= 0: derived from the sizes). */
+ag_tensor *agt_upsample(ag_tensor *x, int mode, const int64_t *out_size, int align_corners, const double *scales);
+ag_tensor *agt_upsample_backward(ag_tensor *g, int mode, int ndim, const int64_t *in_sizes, int align_corners,
+                                 const double *scales);
 
 /* lib/tensor/ag_nn.h */
 typedef enum { AG_REDUCTION_NONE = 0, AG_REDUCTION_MEAN = 1, AG_REDUCTION_SUM = 2 } ag_reduction;

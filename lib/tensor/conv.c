@@ -1,0 +1,442 @@
+/* conv.c: convolution kernels (1-d and 2-d; strided, padded, dilated, grouped; transposed)
+ * lowered to GEMM. Three primitives on one geometry (input x, weight w, output y):
+ *   forward      y  = W * im2col(x)                       (+ bias)
+ *   data grad    gx = col2im(W^T * gy)                    (also: transposed conv forward)
+ *   weight grad  gw = sum_n gy_n * im2col(x_n)^T
+ * Samples are processed in chunks sized to keep the column buffer in cache: im2col/col2im
+ * over a chunk run in one OpenMP region, then the GEMMs run outside it (OpenBLAS's own
+ * threads), so the two pools never spin against each other. 1x1 stride-1 unpadded
+ * convolutions skip im2col. Layers with few input taps (C/groups * kh * kw small, such as
+ * a first layer on grayscale images) use a direct vectorizable loop instead of GEMM.
+ * The generic part below the #else is instantiated for float and double by including
+ * this file into itself. */
+#ifdef CONV_T
+/* ======================= generic part (T = CONV_T) ======================= */
+#define T CONV_T
+#define FN(name) CONCAT(name, CONV_SFX)
+
+/* im2col of channel c of one sample: rows (c, i, j) of col, each P = OH*OW long. */
+static void FN(im2col_channel)(const geom *g, const T *x, T *col) {
+  for (int64_t i = 0; i < g->KH; i++)
+    for (int64_t j = 0; j < g->KW; j++) {
+      T *row = col + (i * g->KW + j) * g->OH * g->OW;
+      int64_t w0 = j * g->dw - g->pw;          /* input column of output column 0 */
+      /* output columns whose input column lies inside [0, W) */
+      int64_t lo = w0 >= 0 ? 0 : (-w0 + g->sw - 1) / g->sw;
+      int64_t hi = g->W - 1 - w0 < 0 ? 0 : (g->W - 1 - w0) / g->sw + 1;
+      if (hi > g->OW) hi = g->OW;
+      if (lo > hi) lo = hi;
+      for (int64_t oh = 0; oh < g->OH; oh++) {
+        T *r = row + oh * g->OW;
+        int64_t ih = oh * g->sh - g->ph + i * g->dh;
+        if (ih < 0 || ih >= g->H) { memset(r, 0, sizeof(T) * g->OW); continue; }
+        const T *xr = x + ih * g->W + w0;
+        for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0;
+        if (g->sw == 1) memcpy(r + lo, xr + lo, sizeof(T) * (hi - lo));
+        else for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow * g->sw];
+        for (int64_t ow = hi; ow < g->OW; ow++) r[ow] = 0;
+      }
+    }
+}
+
+/* col2im of channel c: add rows (c, i, j) of col into x's plane (x must start zeroed). */
+static void FN(col2im_channel)(const geom *g, const T *col, T *x) {
+  for (int64_t i = 0; i < g->KH; i++)
+    for (int64_t j = 0; j < g->KW; j++) {
+      const T *row = col + (i * g->KW + j) * g->OH * g->OW;
+      int64_t w0 = j * g->dw - g->pw;
+      int64_t lo = w0 >= 0 ? 0 : (-w0 + g->sw - 1) / g->sw;
+      int64_t hi = g->W - 1 - w0 < 0 ? 0 : (g->W - 1 - w0) / g->sw + 1;
+      if (hi > g->OW) hi = g->OW;
+      if (lo > hi) lo = hi;
+      for (int64_t oh = 0; oh < g->OH; oh++) {
+        int64_t ih = oh * g->sh - g->ph + i * g->dh;
+        if (ih < 0 || ih >= g->H) continue;
+        const T *r = row + oh * g->OW;
+        T *xr = x + ih * g->W + w0;
+        if (g->sw == 1) for (int64_t ow = lo; ow < hi; ow++) xr[ow] += r[ow];
+        else for (int64_t ow = lo; ow < hi; ow++) xr[ow * g->sw] += r[ow];
+      }
+    }
+}
+
+static void FN(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
+                     const T *b, int64_t ldb, T beta, T *c, int64_t ldc) {
+  CONV_GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+            (int)k, (T)1, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Direct forward for few taps: each output plane is a sum of K shifted, scaled input planes. */
+static void FN(direct_fwd)(const geom *g, const T *x, const T *w, const T *bias, T *y) {
+  int64_t Og = g->O / g->G, Cg = g->C / g->G, P = g->OH * g->OW, KK = g->KH * g->KW;
+  int64_t items = g->N * g->O;
+  #pragma omp parallel for schedule(static) if (items * P * Cg * KK >= AG_PARALLEL_GRAIN)
+  for (int64_t it = 0; it < items; it++) {
+    int64_t n = it / g->O, o = it % g->O, grp = o / Og;
+    T *yp = y + it * P;
+    T b0 = bias ? bias[o] : 0;
+    for (int64_t p = 0; p < P; p++) yp[p] = b0;
+    for (int64_t c = 0; c < Cg; c++) {
+      const T *xp = x + (n * g->C + grp * Cg + c) * g->H * g->W;
+      const T *wp = w + (o * Cg + c) * KK;
+      for (int64_t i = 0; i < g->KH; i++)
+        for (int64_t j = 0; j < g->KW; j++) {
+          T wv = wp[i * g->KW + j];
+          int64_t w0 = j * g->dw - g->pw;
+          int64_t lo = w0 >= 0 ? 0 : (-w0 + g->sw - 1) / g->sw;
+          int64_t hi = g->W - 1 - w0 < 0 ? 0 : (g->W - 1 - w0) / g->sw + 1;
+          if (hi > g->OW) hi = g->OW;
+          for (int64_t oh = 0; oh < g->OH; oh++) {
+            int64_t ih = oh * g->sh - g->ph + i * g->dh;
+            if (ih < 0 || ih >= g->H) continue;
+            const T *xr = xp + ih * g->W + w0;
+            T *yr = yp + oh * g->OW;
+            if (g->sw == 1) for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow];
+            else for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * g->sw];
+          }
+        }
+    }
+  }
+}
+
+/* Direct weight gradient for few taps: gw[o, c, :, :] accumulates over samples and output
+ * rows, each gy row read once for all taps. */
+static void FN(direct_wgrad)(const geom *g, const T *gy, const T *x, T *gw) {
+  int64_t Og = g->O / g->G, Cg = g->C / g->G, P = g->OH * g->OW, KK = g->KH * g->KW;
+  int64_t items = g->O * Cg;
+  #pragma omp parallel for schedule(static) if (g->N * P * items * KK >= AG_PARALLEL_GRAIN)
+  for (int64_t it = 0; it < items; it++) {
+    int64_t o = it / Cg, c = it % Cg, grp = o / Og;
+    double acc[CONV_DIRECT_TAPS] = {0};
+    for (int64_t n = 0; n < g->N; n++) {
+      const T *xp = x + (n * g->C + grp * Cg + c) * g->H * g->W;
+      const T *gp = gy + (n * g->O + o) * P;
+      for (int64_t oh = 0; oh < g->OH; oh++) {
+        const T *gr = gp + oh * g->OW;
+        for (int64_t i = 0; i < g->KH; i++) {
+          int64_t ih = oh * g->sh - g->ph + i * g->dh;
+          if (ih < 0 || ih >= g->H) continue;
+          for (int64_t j = 0; j < g->KW; j++) {
+            int64_t w0 = j * g->dw - g->pw;
+            int64_t lo = w0 >= 0 ? 0 : (-w0 + g->sw - 1) / g->sw;
+            int64_t hi = g->W - 1 - w0 < 0 ? 0 : (g->W - 1 - w0) / g->sw + 1;
+            if (hi > g->OW) hi = g->OW;
+            const T *xr = xp + ih * g->W + w0;
+            T part = 0;
+            if (g->sw == 1) {
+              #pragma omp simd reduction(+ : part)
+              for (int64_t ow = lo; ow < hi; ow++) part += gr[ow] * xr[ow];
+            } else {
+              for (int64_t ow = lo; ow < hi; ow++) part += gr[ow] * xr[ow * g->sw];
+            }
+            acc[i * g->KW + j] += part;
+          }
+        }
+      }
+    }
+    for (int64_t k = 0; k < KK; k++) gw[it * KK + k] = (T)acc[k];
+  }
+}
+
+static bool FN(is_pointwise)(const geom *g) {
+  return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+/* Samples per chunk: the column buffer of a chunk stays within a few MB. */
+static int64_t FN(chunk)(const geom *g) {
+  int64_t per = g->C * g->KH * g->KW * g->OH * g->OW * (int64_t)sizeof(T);
+  int64_t b = per > 0 ? (CONV_COL_BYTES) / per : g->N;
+  if (b < 2) b = 2;
+  return b < g->N ? b : g->N;
+}
+
+static int FN(conv_fwd)(const geom *g, const T *x, const T *w, const T *bias, T *y) {
+  int64_t Og = g->O / g->G, Cg = g->C / g->G, P = g->OH * g->OW, KK = g->KH * g->KW, K = Cg * KK;
+  int64_t HW = g->H * g->W;
+  if (K <= CONV_DIRECT_TAPS) { FN(direct_fwd)(g, x, w, bias, y); return 0; }
+  bool pw = FN(is_pointwise)(g);
+  int64_t B = FN(chunk)(g);
+  T *col = pw ? NULL : ag_alloc(B * g->C * KK * P * (int64_t)sizeof(T));
+  if (!pw && !col) return -1;
+  for (int64_t n0 = 0; n0 < g->N; n0 += B) {
+    int64_t nb = g->N - n0 < B ? g->N - n0 : B;
+    int64_t items = nb * g->C;
+    if (!pw) {
+      #pragma omp parallel for schedule(static) if (items * KK * P >= AG_PARALLEL_GRAIN)
+      for (int64_t it = 0; it < items; it++)
+        FN(im2col_channel)(g, x + (n0 * g->C + it) * HW, col + it * KK * P);
+    }
+    if (bias) {
+      int64_t rows = nb * g->O;
+      T *yc = y + n0 * g->O * P;
+      #pragma omp parallel for schedule(static) if (rows * P >= AG_PARALLEL_GRAIN)
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t p = 0; p < P; p++) yc[r * P + p] = bias[r % g->O];
+    }
+    for (int64_t b = 0; b < nb; b++)
+      for (int64_t grp = 0; grp < g->G; grp++) {
+        const T *cb = pw ? x + ((n0 + b) * g->C + grp * Cg) * HW : col + (b * g->C + grp * Cg) * KK * P;
+        FN(gemm)(0, 0, Og, P, K, w + grp * Og * K, K, cb, P, bias ? 1 : 0, y + ((n0 + b) * g->O + grp * Og) * P, P);
+      }
+  }
+  if (col) ag_free(col, B * g->C * KK * P * (int64_t)sizeof(T));
+  return 0;
+}
+
+/* gx (zeroed by the caller) += col2im(W^T gy) */
+static int FN(conv_bwd_data)(const geom *g, const T *gy, const T *w, T *gx) {
+  int64_t Og = g->O / g->G, Cg = g->C / g->G, P = g->OH * g->OW, KK = g->KH * g->KW, K = Cg * KK;
+  int64_t HW = g->H * g->W;
+  bool pw = FN(is_pointwise)(g);
+  int64_t B = FN(chunk)(g);
+  T *col = pw ? NULL : ag_alloc(B * g->C * KK * P * (int64_t)sizeof(T));
+  if (!pw && !col) return -1;
+  for (int64_t n0 = 0; n0 < g->N; n0 += B) {
+    int64_t nb = g->N - n0 < B ? g->N - n0 : B;
+    for (int64_t b = 0; b < nb; b++)
+      for (int64_t grp = 0; grp < g->G; grp++) {
+        T *cb = pw ? gx + ((n0 + b) * g->C + grp * Cg) * HW : col + (b * g->C + grp * Cg) * KK * P;
+        FN(gemm)(1, 0, K, P, Og, w + grp * Og * K, K, gy + ((n0 + b) * g->O + grp * Og) * P, P, 0, cb, P);
+      }
+    if (pw) continue;
+    int64_t items = nb * g->C;
+    #pragma omp parallel for schedule(static) if (items * KK * P >= AG_PARALLEL_GRAIN)
+    for (int64_t it = 0; it < items; it++)
+      FN(col2im_channel)(g, col + it * KK * P, gx + (n0 * g->C + it) * HW);
+  }
+  if (col) ag_free(col, B * g->C * KK * P * (int64_t)sizeof(T));
+  return 0;
+}
+
+static int FN(conv_bwd_weight)(const geom *g, const T *gy, const T *x, T *gw) {
+  int64_t Og = g->O / g->G, Cg = g->C / g->G, P = g->OH * g->OW, KK = g->KH * g->KW, K = Cg * KK;
+  int64_t HW = g->H * g->W;
+  if (K <= CONV_DIRECT_TAPS) { FN(direct_wgrad)(g, gy, x, gw); return 0; }
+  bool pw = FN(is_pointwise)(g);
+  int64_t B = FN(chunk)(g);
+  T *col = pw ? NULL : ag_alloc(B * g->C * KK * P * (int64_t)sizeof(T));
+  if (!pw && !col) return -1;
+  for (int64_t n0 = 0; n0 < g->N; n0 += B) {
+    int64_t nb = g->N - n0 < B ? g->N - n0 : B;
+    int64_t items = nb * g->C;
+    if (!pw) {
+      #pragma omp parallel for schedule(static) if (items * KK * P >= AG_PARALLEL_GRAIN)
+      for (int64_t it = 0; it < items; it++)
+        FN(im2col_channel)(g, x + (n0 * g->C + it) * HW, col + it * KK * P);
+    }
+    for (int64_t b = 0; b < nb; b++)
+      for (int64_t grp = 0; grp < g->G; grp++) {
+        const T *cb = pw ? x + ((n0 + b) * g->C + grp * Cg) * HW : col + (b * g->C + grp * Cg) * KK * P;
+        FN(gemm)(0, 1, Og, K, P, gy + ((n0 + b) * g->O + grp * Og) * P, P, cb, P, n0 + b > 0 ? 1 : 0,
+                 gw + grp * Og * K, K);
+      }
+  }
+  if (col) ag_free(col, B * g->C * KK * P * (int64_t)sizeof(T));
+  return 0;
+}
+
+static void FN(add_bias)(const geom *g, const T *bias, T *y, int64_t C, int64_t P) {
+  int64_t rows = g->N * C;
+  #pragma omp parallel for schedule(static) if (rows * P >= AG_PARALLEL_GRAIN)
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t p = 0; p < P; p++) y[r * P + p] += bias[r % C];
+}
+
+#undef T
+#undef FN
+#else
+/* ======================= dispatch ======================= */
+#include "ag_conv.h"
+#include "internal.h"
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+typedef struct {
+  int64_t N, C, H, W, O, KH, KW, OH, OW, G;
+  int64_t sh, sw, ph, pw, dh, dw;
+} geom;
+
+#define CONCAT_(a, b) a##b
+#define CONCAT(a, b) CONCAT_(a, b)
+#define CONV_COL_BYTES ((int64_t)4 << 20)
+#define CONV_DIRECT_TAPS 16
+
+#define CONV_T float
+#define CONV_SFX _f32
+#define CONV_GEMM cblas_sgemm
+#include "conv.c"
+#undef CONV_T
+#undef CONV_SFX
+#undef CONV_GEMM
+#define CONV_T double
+#define CONV_SFX _f64
+#define CONV_GEMM cblas_dgemm
+#include "conv.c"
+#undef CONV_T
+
+static const char *op_name(const ag_conv_opts *o) {
+  if (o->transposed) return o->nsp == 1 ? "ag.conv_transpose1d" : "ag.conv_transpose2d";
+  return o->nsp == 1 ? "ag.conv1d" : "ag.conv2d";
+}
+
+static int check_opts(const char *op, const ag_conv_opts *o) {
+  if (o->nsp != 1 && o->nsp != 2) return agt_failc("%s: only 1-d and 2-d convolutions are supported", op);
+  if (o->groups < 1) return agt_failc("%s: groups must be a positive integer, got %lld", op, (long long)o->groups);
+  for (int d = 2 - o->nsp; d < 2; d++) {
+    if (o->stride[d] < 1) return agt_failc("%s: stride must be positive, got %lld", op, (long long)o->stride[d]);
+    if (o->padding[d] < 0) return agt_failc("%s: padding must be non-negative, got %lld", op, (long long)o->padding[d]);
+    if (o->dilation[d] < 1) return agt_failc("%s: dilation must be positive, got %lld", op, (long long)o->dilation[d]);
+    if (o->transposed && (o->output_padding[d] < 0 ||
+                          (o->output_padding[d] >= o->stride[d] && o->output_padding[d] >= o->dilation[d])))
+      return agt_failc("%s: output padding must be smaller than either stride or dilation, got output_padding %lld, "
+                       "stride %lld, dilation %lld", op, (long long)o->output_padding[d], (long long)o->stride[d],
+                       (long long)o->dilation[d]);
+  }
+  return 0;
+}
+
+static int check_float(const char *op, ag_tensor *x, ag_tensor *w, ag_tensor *b) {
+  if (!agt_is_float(x->scalar_type))
+    return agt_failc("%s: expected a floating-point input (float32 or float64), got %s; convert it with :float()",
+                     op, agt_dtype_name(x->scalar_type));
+  if (w->scalar_type != x->scalar_type || (b && b->scalar_type != x->scalar_type))
+    return agt_failc("%s: input (%s), weight (%s)%s%s must have the same dtype; convert with :to(...)", op,
+                     agt_dtype_name(x->scalar_type), agt_dtype_name(w->scalar_type), b ? " and bias " : "",
+                     b ? agt_dtype_name(b->scalar_type) : "");
+  return 0;
+}
+
+/* The normal-convolution geometry from input sizes (N, C, sp...) and weight sizes. */
+static void set_geom(geom *g, const ag_conv_opts *o, const int64_t *in, const int64_t *ws) {
+  int one = o->nsp == 1;
+  g->N = in[0]; g->C = in[1];
+  g->H = one ? 1 : in[2]; g->W = in[one ? 2 : 3];
+  g->O = ws[0];
+  g->KH = one ? 1 : ws[2]; g->KW = ws[one ? 2 : 3];
+  g->G = o->groups;
+  g->sh = one ? 1 : o->stride[0]; g->sw = o->stride[1];
+  g->ph = one ? 0 : o->padding[0]; g->pw = o->padding[1];
+  g->dh = one ? 1 : o->dilation[0]; g->dw = o->dilation[1];
+  g->OH = (g->H + 2 * g->ph - g->dh * (g->KH - 1) - 1) / g->sh + 1;
+  g->OW = (g->W + 2 * g->pw - g->dw * (g->KW - 1) - 1) / g->sw + 1;
+}
+
+static bool fits_int(const geom *g) {
+  int64_t K = g->C / g->G * g->KH * g->KW;
+  return K < INT_MAX && g->OH * g->OW < INT_MAX && g->O < INT_MAX;
+}
+
+static ag_tensor *contig(ag_tensor *t) { return t ? agt_contiguous(t) : NULL; }
+
+ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_conv_opts *o) {
+  const char *op = op_name(o);
+  char bx[256], bw[256], bb[256];
+  if (check_opts(op, o) || check_float(op, x, w, b)) return NULL;
+  int nd = o->nsp + 2;
+  if (w->ndim != nd)
+    return agt_fail("%s: expected a %d-D weight (%s, %s/groups, %s), got weight %s", op, nd,
+                    o->transposed ? "in_channels" : "out_channels", o->transposed ? "out_channels" : "in_channels",
+                    o->nsp == 1 ? "kw" : "kh, kw", AGT_SHAPE(w, bw));
+  if (x->ndim != nd)
+    return agt_fail("%s: expected a %d-D (batched) input (N, C, %s), got input %s", op, nd,
+                    o->nsp == 1 ? "L" : "H, W", AGT_SHAPE(x, bx));
+  int64_t G = o->groups;
+  int64_t in_ch = o->transposed ? w->sizes[0] : w->sizes[1] * G;
+  int64_t out_ch = o->transposed ? w->sizes[1] * G : w->sizes[0];
+  if (x->sizes[1] != in_ch)
+    return agt_fail("%s: expected input with %lld channels (weight %s, groups %lld), got input %s", op,
+                    (long long)in_ch, AGT_SHAPE(w, bw), (long long)G, AGT_SHAPE(x, bx));
+  if (w->sizes[0] % G)
+    return agt_fail("%s: %s (%lld, from weight %s) must be divisible by groups (%lld)", op,
+                    o->transposed ? "in_channels" : "out_channels", (long long)w->sizes[0], AGT_SHAPE(w, bw),
+                    (long long)G);
+  if (b && (b->ndim != 1 || b->sizes[0] != out_ch))
+    return agt_fail("%s: expected a bias of shape [%lld] (one per output channel), got bias %s", op,
+                    (long long)out_ch, AGT_SHAPE(b, bb));
+  for (int d = 2; d < nd; d++)
+    if (w->sizes[d] < 1) return agt_fail("%s: kernel sizes must be positive, got weight %s", op, AGT_SHAPE(w, bw));
+
+  int64_t ysz[4] = {x->sizes[0], out_ch};
+  geom g;
+  if (!o->transposed) {
+    set_geom(&g, o, x->sizes, w->sizes);
+    for (int d = 0; d < o->nsp; d++) {
+      int k = 2 - o->nsp + d;
+      int64_t padded = x->sizes[2 + d] + 2 * o->padding[k], eff = o->dilation[k] * (w->sizes[2 + d] - 1) + 1;
+      if (padded < eff)
+        return agt_fail("%s: input %s padded to %lld along spatial dim %d is smaller than the (dilated) kernel "
+                        "size %lld (weight %s); use a larger input or more padding", op, AGT_SHAPE(x, bx),
+                        (long long)padded, d + 1, (long long)eff, AGT_SHAPE(w, bw));
+    }
+    if (o->nsp == 1) ysz[2] = g.OW; else { ysz[2] = g.OH; ysz[3] = g.OW; }
+  } else {
+    /* the transposed conv's output is the input of the normal conv whose output is x */
+    int64_t in[4] = {x->sizes[0], out_ch};
+    for (int d = 0; d < o->nsp; d++) {
+      int k = 2 - o->nsp + d;
+      in[2 + d] = (x->sizes[2 + d] - 1) * o->stride[k] - 2 * o->padding[k] + o->dilation[k] * (w->sizes[2 + d] - 1) +
+                  o->output_padding[k] + 1;
+      if (in[2 + d] < 1)
+        return agt_fail("%s: the output size along spatial dim %d would be %lld for input %s and weight %s; "
+                        "use less padding", op, d + 1, (long long)in[2 + d], AGT_SHAPE(x, bx), AGT_SHAPE(w, bw));
+      ysz[2 + d] = in[2 + d];
+    }
+    set_geom(&g, o, in, w->sizes);
+  }
+  if (!fits_int(&g)) return agt_fail("%s: sizes too large for BLAS (input %s)", op, AGT_SHAPE(x, bx));
+  ag_tensor *y = o->transposed ? agt_full(nd, ysz, 0, x->scalar_type) : agt_new_contig(nd, ysz, x->scalar_type);
+  ag_tensor *xc = contig(x), *wc = contig(w), *bc = contig(b);
+  int rc = (!y || !xc || !wc || (b && !bc)) ? -1 : 0;
+  if (!rc && agt_numel(y) > 0) {
+    bool f = x->scalar_type == AG_FLOAT32;
+    const void *bp = bc ? agt_ptr(bc) : NULL;
+    if (!o->transposed)
+      rc = f ? conv_fwd_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp, (float *)agt_ptr(y))
+             : conv_fwd_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(wc), bp, (double *)agt_ptr(y));
+    else {
+      if (g.O > 0)
+        rc = f ? conv_bwd_data_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), (float *)agt_ptr(y))
+               : conv_bwd_data_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(wc), (double *)agt_ptr(y));
+      if (!rc && bc) {
+        if (f) add_bias_f32(&g, bp, (float *)agt_ptr(y), g.C, g.H * g.W);
+        else add_bias_f64(&g, bp, (double *)agt_ptr(y), g.C, g.H * g.W);
+      }
+    }
+  }
+  agt_release(xc); agt_release(wc); agt_release(bc);
+  if (rc) { agt_release(y); return NULL; }
+  return y;
+}
+
+ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const ag_conv_opts *o) {
+  const char *op = "ag.conv_weight_grad";
+  char b1[256], b2[256];
+  if (check_opts(op, o)) return NULL;
+  int nd = o->nsp + 2;
+  if (gy->scalar_type != x->scalar_type || !agt_is_float(x->scalar_type))
+    return agt_fail("%s: expected float32 or float64 tensors of one dtype, got %s and %s", op,
+                    agt_dtype_name(gy->scalar_type), agt_dtype_name(x->scalar_type));
+  if (gy->ndim != nd || x->ndim != nd)
+    return agt_fail("%s: expected %d-D tensors, got %s and %s", op, nd, AGT_SHAPE(gy, b1), AGT_SHAPE(x, b2));
+  geom g;
+  set_geom(&g, o, x->sizes, w_sizes);
+  if (gy->sizes[0] != g.N || gy->sizes[1] != g.O || w_sizes[1] * g.G != g.C || g.O % g.G ||
+      gy->sizes[nd - 1] != g.OW || (o->nsp == 2 && gy->sizes[2] != g.OH))
+    return agt_fail("%s: output gradient %s does not match input %s and this weight", op, AGT_SHAPE(gy, b1),
+                    AGT_SHAPE(x, b2));
+  if (!fits_int(&g)) return agt_fail("%s: sizes too large for BLAS", op);
+  ag_tensor *gw = agt_full(nd, w_sizes, 0, x->scalar_type);
+  ag_tensor *gc = contig(gy), *xc = contig(x);
+  int rc = (!gw || !gc || !xc) ? -1 : 0;
+  if (!rc && agt_numel(gw) > 0 && g.N > 0 && g.OH * g.OW > 0) {
+    if (x->scalar_type == AG_FLOAT32)
+      rc = conv_bwd_weight_f32(&g, (float *)agt_ptr(gc), (float *)agt_ptr(xc), (float *)agt_ptr(gw));
+    else
+      rc = conv_bwd_weight_f64(&g, (double *)agt_ptr(gc), (double *)agt_ptr(xc), (double *)agt_ptr(gw));
+  }
+  agt_release(gc); agt_release(xc);
+  if (rc) { agt_release(gw); return NULL; }
+  return gw;
+}
+#endif

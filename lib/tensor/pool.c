@@ -1,0 +1,373 @@
+/* pool.c: max pooling (with 1-based plane indices), average pooling, adaptive average
+ * pooling and their backward kernels, on the last one or two dims of a tensor; every
+ * leading dim is an independent plane, and planes run in parallel (OpenMP). Window rules
+ * (ceil_mode, padding, count_include_pad, NaN propagation) follow PyTorch. The generic
+ * part below the #else is instantiated for float and double by including this file. */
+#ifdef POOL_T
+/* ======================= generic part (T = POOL_T) ======================= */
+#define T POOL_T
+#define FN(name) CONCAT(name, POOL_SFX)
+
+static void FN(max_fwd)(const pgeom *g, const T *x, T *y, int64_t *idx) {
+  int64_t HW = g->H * g->W, P = g->OH * g->OW;
+  #pragma omp parallel for schedule(static) if (g->NP * P * g->KH * g->KW >= AG_PARALLEL_GRAIN)
+  for (int64_t pl = 0; pl < g->NP; pl++) {
+    const T *xp = x + pl * HW;
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0 = oh * g->sh - g->ph, w0 = ow * g->sw - g->pw;
+        T best = -INFINITY;
+        int64_t bi = -1;
+        for (int64_t i = 0; i < g->KH; i++) {
+          int64_t ih = h0 + i * g->dh;
+          if (ih < 0 || ih >= g->H) continue;
+          for (int64_t j = 0; j < g->KW; j++) {
+            int64_t iw = w0 + j * g->dw;
+            if (iw < 0 || iw >= g->W) continue;
+            T v = xp[ih * g->W + iw];
+            if (bi < 0 || v > best || isnan(v)) {
+              best = v;
+              bi = ih * g->W + iw;
+              if (isnan(v)) goto found;
+            }
+          }
+        }
+      found:
+        y[pl * P + oh * g->OW + ow] = best;
+        idx[pl * P + oh * g->OW + ow] = bi + 1;
+      }
+  }
+}
+
+/* out[pl, q] = x[pl, idx[pl, q] - 1] */
+static void FN(gather)(int64_t NP, int64_t xplane, int64_t iplane, const T *x, const int64_t *idx, T *out) {
+  #pragma omp parallel for schedule(static) if (NP * iplane >= AG_PARALLEL_GRAIN)
+  for (int64_t pl = 0; pl < NP; pl++)
+    for (int64_t q = 0; q < iplane; q++) out[pl * iplane + q] = x[pl * xplane + idx[pl * iplane + q] - 1];
+}
+
+/* out[pl, idx[pl, q] - 1] += g[pl, q]; out zeroed by the caller */
+static void FN(scatter)(int64_t NP, int64_t oplane, int64_t iplane, const T *gsrc, const int64_t *idx, T *out) {
+  #pragma omp parallel for schedule(static) if (NP * iplane >= AG_PARALLEL_GRAIN)
+  for (int64_t pl = 0; pl < NP; pl++)
+    for (int64_t q = 0; q < iplane; q++) out[pl * oplane + idx[pl * iplane + q] - 1] += gsrc[pl * iplane + q];
+}
+
+/* One average-pooling window: the clamped range and the divisor, as PyTorch's. */
+static inline void FN(avg_window)(const pgeom *g, int64_t oh, int64_t ow, int64_t *hs, int64_t *he, int64_t *ws,
+                                  int64_t *we, T *div) {
+  int64_t h0 = oh * g->sh - g->ph, w0 = ow * g->sw - g->pw;
+  int64_t h1 = h0 + g->KH < g->H + g->ph ? h0 + g->KH : g->H + g->ph;
+  int64_t w1 = w0 + g->KW < g->W + g->pw ? w0 + g->KW : g->W + g->pw;
+  int64_t pool = (h1 - h0) * (w1 - w0);
+  if (h0 < 0) h0 = 0;
+  if (w0 < 0) w0 = 0;
+  if (h1 > g->H) h1 = g->H;
+  if (w1 > g->W) w1 = g->W;
+  *hs = h0; *he = h1; *ws = w0; *we = w1;
+  *div = (T)(g->divisor ? g->divisor : g->count_include_pad ? pool : (h1 - h0) * (w1 - w0));
+}
+
+static void FN(avg_fwd)(const pgeom *g, const T *x, T *y) {
+  int64_t HW = g->H * g->W, P = g->OH * g->OW;
+  #pragma omp parallel for schedule(static) if (g->NP * P * g->KH * g->KW >= AG_PARALLEL_GRAIN)
+  for (int64_t pl = 0; pl < g->NP; pl++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t hs, he, ws, we;
+        T div, acc = 0;
+        FN(avg_window)(g, oh, ow, &hs, &he, &ws, &we, &div);
+        for (int64_t ih = hs; ih < he; ih++)
+          for (int64_t iw = ws; iw < we; iw++) acc += x[pl * HW + ih * g->W + iw];
+        y[pl * P + oh * g->OW + ow] = acc / div;
+      }
+}
+
+static void FN(avg_bwd)(const pgeom *g, const T *gy, T *gx) {
+  int64_t HW = g->H * g->W, P = g->OH * g->OW;
+  #pragma omp parallel for schedule(static) if (g->NP * P * g->KH * g->KW >= AG_PARALLEL_GRAIN)
+  for (int64_t pl = 0; pl < g->NP; pl++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t hs, he, ws, we;
+        T div;
+        FN(avg_window)(g, oh, ow, &hs, &he, &ws, &we, &div);
+        T v = gy[pl * P + oh * g->OW + ow] / div;
+        for (int64_t ih = hs; ih < he; ih++)
+          for (int64_t iw = ws; iw < we; iw++) gx[pl * HW + ih * g->W + iw] += v;
+      }
+}
+
+/* adaptive windows: [floor(o * in / out), ceil((o + 1) * in / out)) */
+static void FN(adaptive)(const pgeom *g, const T *src, T *dst, int backward) {
+  int64_t HW = g->H * g->W, P = g->OH * g->OW;
+  #pragma omp parallel for schedule(static) if (g->NP * HW >= AG_PARALLEL_GRAIN)
+  for (int64_t pl = 0; pl < g->NP; pl++)
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+      int64_t hs = oh * g->H / g->OH, he = ((oh + 1) * g->H + g->OH - 1) / g->OH;
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t ws = ow * g->W / g->OW, we = ((ow + 1) * g->W + g->OW - 1) / g->OW;
+        T div = (T)((he - hs) * (we - ws));
+        if (!backward) {
+          T acc = 0;
+          for (int64_t ih = hs; ih < he; ih++)
+            for (int64_t iw = ws; iw < we; iw++) acc += src[pl * HW + ih * g->W + iw];
+          dst[pl * P + oh * g->OW + ow] = acc / div;
+        } else {
+          T v = src[pl * P + oh * g->OW + ow] / div;
+          for (int64_t ih = hs; ih < he; ih++)
+            for (int64_t iw = ws; iw < we; iw++) dst[pl * HW + ih * g->W + iw] += v;
+        }
+      }
+    }
+}
+
+#undef T
+#undef FN
+#else
+/* ======================= dispatch ======================= */
+#include "ag_conv.h"
+#include "internal.h"
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  int64_t NP, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, divisor;
+  int count_include_pad;
+} pgeom;
+
+#define CONCAT_(a, b) a##b
+#define CONCAT(a, b) CONCAT_(a, b)
+#define POOL_T float
+#define POOL_SFX _f32
+#include "pool.c"
+#undef POOL_T
+#undef POOL_SFX
+#define POOL_T double
+#define POOL_SFX _f64
+#include "pool.c"
+#undef POOL_T
+
+static int check_input(const char *op, ag_tensor *x, int nsp) {
+  char b[256];
+  if (nsp != 1 && nsp != 2) return agt_failc("%s: only 1-d and 2-d pooling is supported", op);
+  if (x->ndim != nsp + 1 && x->ndim != nsp + 2)
+    return agt_failc("%s: expected a %d-D (C, %s) or %d-D (N, C, %s) input, got input %s", op, nsp + 1,
+                     nsp == 1 ? "L" : "H, W", nsp + 2, nsp == 1 ? "L" : "H, W", AGT_SHAPE(x, b));
+  if (!agt_is_float(x->scalar_type))
+    return agt_failc("%s: expected a float32 or float64 input, got %s; convert it with :float()", op,
+                     agt_dtype_name(x->scalar_type));
+  return 0;
+}
+
+/* plane count and spatial sizes of x (nsp trailing dims; H = 1 for 1-d) */
+static void planes(ag_tensor *x, int nsp, int64_t *NP, int64_t *H, int64_t *W) {
+  *NP = 1;
+  for (int d = 0; d < x->ndim - nsp; d++) *NP *= x->sizes[d];
+  *H = nsp == 2 ? x->sizes[x->ndim - 2] : 1;
+  *W = x->sizes[x->ndim - 1];
+}
+
+static int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, int ceil_mode) {
+  int64_t num = in + 2 * p - d * (k - 1) - 1;
+  if (num < 0) return 0;
+  int64_t out = (ceil_mode ? num + s - 1 : num) / s + 1;
+  if (ceil_mode && (out - 1) * s >= in + p) out--;
+  return out;
+}
+
+/* geometry of a pooling call; is_max: dilation allowed and the padding bound uses it */
+static int pool_geom(const char *op, ag_tensor *x, const ag_pool_opts *o, int is_max, pgeom *g) {
+  char b[256];
+  if (check_input(op, x, o->nsp)) return -1;
+  planes(x, o->nsp, &g->NP, &g->H, &g->W);
+  int first = 2 - o->nsp;
+  for (int d = first; d < 2; d++) {
+    long long k = o->kernel[d], s = o->stride[d], p = o->padding[d], dl = is_max ? o->dilation[d] : 1;
+    if (k < 1) return agt_failc("%s: kernel_size must be positive, got %lld", op, k);
+    if (s < 1) return agt_failc("%s: stride must be positive, got %lld", op, s);
+    if (dl < 1) return agt_failc("%s: dilation must be positive, got %lld", op, dl);
+    if (p < 0 || p > (is_max ? ((k - 1) * dl + 1) / 2 : k / 2))
+      return agt_failc("%s: pad should be at most half of effective kernel size, but got pad=%lld, kernel_size=%lld "
+                       "and dilation=%lld", op, p, k, dl);
+  }
+  g->KH = o->nsp == 2 ? o->kernel[0] : 1; g->KW = o->kernel[1];
+  g->sh = o->nsp == 2 ? o->stride[0] : 1; g->sw = o->stride[1];
+  g->ph = o->nsp == 2 ? o->padding[0] : 0; g->pw = o->padding[1];
+  g->dh = is_max && o->nsp == 2 ? o->dilation[0] : 1; g->dw = is_max ? o->dilation[1] : 1;
+  g->OH = o->nsp == 2 ? pool_out(g->H, g->KH, g->sh, g->ph, g->dh, o->ceil_mode) : 1;
+  g->OW = pool_out(g->W, g->KW, g->sw, g->pw, g->dw, o->ceil_mode);
+  g->divisor = o->divisor_override;
+  g->count_include_pad = o->count_include_pad;
+  if (g->divisor < 0) return agt_failc("%s: divisor must be not zero", op);
+  if (g->OH < 1 || g->OW < 1)
+    return agt_failc("%s: output size is too small: input %s with kernel %lldx%lld, stride %lldx%lld, padding "
+                     "%lldx%lld gives an output of %lldx%lld", op, AGT_SHAPE(x, b), (long long)g->KH, (long long)g->KW,
+                     (long long)g->sh, (long long)g->sw, (long long)g->ph, (long long)g->pw, (long long)g->OH,
+                     (long long)g->OW);
+  return 0;
+}
+
+static void out_sizes(ag_tensor *x, int nsp, int64_t OH, int64_t OW, int64_t *sz) {
+  memcpy(sz, x->sizes, sizeof(int64_t) * x->ndim);
+  if (nsp == 2) sz[x->ndim - 2] = OH;
+  sz[x->ndim - 1] = OW;
+}
+
+ag_tensor *agt_max_pool(ag_tensor *x, const ag_pool_opts *o, ag_tensor **indices) {
+  const char *op = o->nsp == 1 ? "ag.max_pool1d" : "ag.max_pool2d";
+  pgeom g;
+  if (pool_geom(op, x, o, 1, &g)) return NULL;
+  int64_t sz[AG_MAX_DIMS];
+  out_sizes(x, o->nsp, g.OH, g.OW, sz);
+  ag_tensor *xc = agt_contiguous(x), *y = agt_new_contig(x->ndim, sz, x->scalar_type);
+  ag_tensor *ix = agt_new_contig(x->ndim, sz, AG_INT64);
+  if (!xc || !y || !ix) { agt_release(xc); agt_release(y); agt_release(ix); return NULL; }
+  if (x->scalar_type == AG_FLOAT32) max_fwd_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(y), (int64_t *)agt_ptr(ix));
+  else max_fwd_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(y), (int64_t *)agt_ptr(ix));
+  agt_release(xc);
+  if (indices) *indices = ix; else agt_release(ix);
+  return y;
+}
+
+/* idx must be int64 with the same leading dims as the planes of x (or of `sizes`) */
+static int check_idx(const char *op, ag_tensor *idx, int nsp, int ndim, const int64_t *sizes, int64_t *NP,
+                     int64_t *plane, int64_t *iplane) {
+  char b1[256], b2[256];
+  if (idx->scalar_type != AG_INT64) return agt_failc("%s: indices must be int64, got %s", op, agt_dtype_name(idx->scalar_type));
+  if (idx->ndim != ndim || ndim < nsp)
+    return agt_failc("%s: indices %s do not match the planes of %s", op, AGT_SHAPE(idx, b1), agt_shape_str(ndim, sizes, b2));
+  *NP = 1; *plane = 1; *iplane = 1;
+  for (int d = 0; d < ndim - nsp; d++) {
+    if (idx->sizes[d] != sizes[d])
+      return agt_failc("%s: indices %s do not match the planes of %s", op, AGT_SHAPE(idx, b1), agt_shape_str(ndim, sizes, b2));
+    *NP *= sizes[d];
+  }
+  for (int d = ndim - nsp; d < ndim; d++) { *plane *= sizes[d]; *iplane *= idx->sizes[d]; }
+  return 0;
+}
+
+static int check_range(const char *op, ag_tensor *idxc, int64_t plane) {
+  const int64_t *ip = (const int64_t *)agt_ptr(idxc);
+  int64_t n = agt_numel(idxc);
+  for (int64_t k = 0; k < n; k++)
+    if (ip[k] < 1 || ip[k] > plane)
+      return agt_failc("%s: index %lld is out of range for planes of %lld elements (indices are 1-based)", op,
+                       (long long)ip[k], (long long)plane);
+  return 0;
+}
+
+ag_tensor *agt_pool_gather(ag_tensor *x, ag_tensor *idx, int nsp) {
+  const char *op = "ag.pool_gather";
+  int64_t NP, plane, iplane;
+  if (!agt_is_float(x->scalar_type)) return agt_fail("%s: expected a float tensor, got %s", op, agt_dtype_name(x->scalar_type));
+  if (check_idx(op, idx, nsp, x->ndim, x->sizes, &NP, &plane, &iplane)) return NULL;
+  ag_tensor *xc = agt_contiguous(x), *ic = agt_contiguous(idx);
+  ag_tensor *out = agt_new_contig(idx->ndim, idx->sizes, x->scalar_type);
+  if (!xc || !ic || !out || check_range(op, ic, plane)) { agt_release(xc); agt_release(ic); agt_release(out); return NULL; }
+  if (x->scalar_type == AG_FLOAT32) gather_f32(NP, plane, iplane, (float *)agt_ptr(xc), (int64_t *)agt_ptr(ic), (float *)agt_ptr(out));
+  else gather_f64(NP, plane, iplane, (double *)agt_ptr(xc), (int64_t *)agt_ptr(ic), (double *)agt_ptr(out));
+  agt_release(xc); agt_release(ic);
+  return out;
+}
+
+ag_tensor *agt_pool_scatter(ag_tensor *g, ag_tensor *idx, int nsp, int ndim, const int64_t *sizes) {
+  const char *op = "ag.pool_scatter";
+  char b1[256], b2[256];
+  int64_t NP, plane, iplane;
+  if (!agt_is_float(g->scalar_type)) return agt_fail("%s: expected a float tensor, got %s", op, agt_dtype_name(g->scalar_type));
+  if (check_idx(op, idx, nsp, ndim, sizes, &NP, &plane, &iplane)) return NULL;
+  if (g->ndim != idx->ndim || memcmp(g->sizes, idx->sizes, sizeof(int64_t) * g->ndim))
+    return agt_fail("%s: gradient %s and indices %s must have the same shape", op, AGT_SHAPE(g, b1), AGT_SHAPE(idx, b2));
+  ag_tensor *gc = agt_contiguous(g), *ic = agt_contiguous(idx), *out = agt_full(ndim, sizes, 0, g->scalar_type);
+  if (!gc || !ic || !out || check_range(op, ic, plane)) { agt_release(gc); agt_release(ic); agt_release(out); return NULL; }
+  if (g->scalar_type == AG_FLOAT32) scatter_f32(NP, plane, iplane, (float *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (float *)agt_ptr(out));
+  else scatter_f64(NP, plane, iplane, (double *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (double *)agt_ptr(out));
+  agt_release(gc); agt_release(ic);
+  return out;
+}
+
+ag_tensor *agt_avg_pool(ag_tensor *x, const ag_pool_opts *o) {
+  const char *op = o->nsp == 1 ? "ag.avg_pool1d" : "ag.avg_pool2d";
+  pgeom g;
+  if (pool_geom(op, x, o, 0, &g)) return NULL;
+  int64_t sz[AG_MAX_DIMS];
+  out_sizes(x, o->nsp, g.OH, g.OW, sz);
+  ag_tensor *xc = agt_contiguous(x), *y = agt_new_contig(x->ndim, sz, x->scalar_type);
+  if (!xc || !y) { agt_release(xc); agt_release(y); return NULL; }
+  if (x->scalar_type == AG_FLOAT32) avg_fwd_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(y));
+  else avg_fwd_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(y));
+  agt_release(xc);
+  return y;
+}
+
+/* the input-shaped gradient of avg_pool for input sizes `sizes` */
+ag_tensor *agt_avg_pool_backward(ag_tensor *gy, const ag_pool_opts *o, int ndim, const int64_t *sizes) {
+  const char *op = o->nsp == 1 ? "ag.avg_pool1d_backward" : "ag.avg_pool2d_backward";
+  char b1[256], b2[256];
+  ag_tensor *gx = agt_full(ndim, sizes, 0, gy->scalar_type);
+  if (!gx) return NULL;
+  pgeom g;
+  int64_t sz[AG_MAX_DIMS];
+  if (pool_geom(op, gx, o, 0, &g)) { agt_release(gx); return NULL; }
+  out_sizes(gx, o->nsp, g.OH, g.OW, sz);
+  if (gy->ndim != ndim || memcmp(gy->sizes, sz, sizeof(int64_t) * ndim)) {
+    agt_release(gx);
+    return agt_fail("%s: gradient %s does not match the pooled shape %s", op, AGT_SHAPE(gy, b1), agt_shape_str(ndim, sz, b2));
+  }
+  ag_tensor *gc = agt_contiguous(gy);
+  if (!gc) { agt_release(gx); return NULL; }
+  if (gy->scalar_type == AG_FLOAT32) avg_bwd_f32(&g, (float *)agt_ptr(gc), (float *)agt_ptr(gx));
+  else avg_bwd_f64(&g, (double *)agt_ptr(gc), (double *)agt_ptr(gx));
+  agt_release(gc);
+  return gx;
+}
+
+static int adaptive_geom(const char *op, ag_tensor *x, int nsp, const int64_t *out_size, pgeom *g) {
+  if (check_input(op, x, nsp)) return -1;
+  planes(x, nsp, &g->NP, &g->H, &g->W);
+  g->OH = nsp == 2 ? out_size[0] : 1;
+  g->OW = out_size[nsp - 1];
+  if (g->OH < 0 || g->OW < 0)
+    return agt_failc("%s: output_size must be non-negative, got %lld", op, (long long)(g->OH < 0 ? g->OH : g->OW));
+  for (int d = x->ndim - nsp; d < x->ndim; d++)
+    if (x->sizes[d] == 0) {
+      char b[256];
+      return agt_failc("%s: expected input with non-zero spatial sizes, got input %s", op, AGT_SHAPE(x, b));
+    }
+  return 0;
+}
+
+ag_tensor *agt_adaptive_avg_pool(ag_tensor *x, int nsp, const int64_t *out_size) {
+  const char *op = nsp == 1 ? "ag.adaptive_avg_pool1d" : "ag.adaptive_avg_pool2d";
+  pgeom g;
+  if (adaptive_geom(op, x, nsp, out_size, &g)) return NULL;
+  int64_t sz[AG_MAX_DIMS];
+  out_sizes(x, nsp, g.OH, g.OW, sz);
+  ag_tensor *xc = agt_contiguous(x), *y = agt_new_contig(x->ndim, sz, x->scalar_type);
+  if (!xc || !y) { agt_release(xc); agt_release(y); return NULL; }
+  if (x->scalar_type == AG_FLOAT32) adaptive_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(y), 0);
+  else adaptive_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(y), 0);
+  agt_release(xc);
+  return y;
+}
+
+ag_tensor *agt_adaptive_avg_pool_backward(ag_tensor *gy, int nsp, int ndim, const int64_t *sizes) {
+  const char *op = nsp == 1 ? "ag.adaptive_avg_pool1d_backward" : "ag.adaptive_avg_pool2d_backward";
+  char b1[256], b2[256];
+  ag_tensor *gx = agt_full(ndim, sizes, 0, gy->scalar_type);
+  if (!gx) return NULL;
+  pgeom g;
+  int64_t osz[2] = {nsp == 2 ? gy->sizes[gy->ndim - 2] : 1, gy->sizes[gy->ndim - 1]};
+  if (gy->ndim != ndim || adaptive_geom(op, gx, nsp, nsp == 2 ? osz : osz + 1, &g)) {
+    agt_release(gx);
+    return agt_fail("%s: gradient %s does not match input %s", op, AGT_SHAPE(gy, b1), agt_shape_str(ndim, sizes, b2));
+  }
+  ag_tensor *gc = agt_contiguous(gy);
+  if (!gc) { agt_release(gx); return NULL; }
+  if (gy->scalar_type == AG_FLOAT32) adaptive_f32(&g, (float *)agt_ptr(gc), (float *)agt_ptr(gx), 1);
+  else adaptive_f64(&g, (double *)agt_ptr(gc), (double *)agt_ptr(gx), 1);
+  agt_release(gc);
+  return gx;
+}
+#endif
