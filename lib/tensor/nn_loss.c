@@ -4,8 +4,8 @@
  * logsumexp for the backward, which rebuilds softmax on the fly: for rows r and classes c
  *   dL/dx[r,c] = g_r (Arow_r p[r,c] - A[r,c]),
  *   A[r,c] = (1-eps) w[t_r] [c == t_r] / D1 + (eps/C) w[c] / D2   (0 on ignored rows),
- * with D1, D2 the 'mean' denominators (PyTorch's: D1 = sum of w[t] over rows not ignored,
- * D2 = D1 with a weight and the row count without). nll_loss gathers and scatters.
+ * with D1 = D2 the 'mean' denominator, PyTorch 1.13's: the sum of w[t] over the rows not ignored
+ * (their count without a weight). nll_loss gathers and scatters.
  * Class labels are 1-based; the class dim is the 2nd (the only one for 1-D input). */
 #include "nn_math.h"
 #include <omp.h>
@@ -90,7 +90,7 @@ static int ce_prepare(const char *op, ag_tensor *x, int ndim, const int64_t *siz
     D1 += p->w ? agt_load(dtype, agt_ptr(p->w) + (k - 1) * agt_dtype_size(dtype)) : 1.0;
   }
   p->D1 = D1;
-  p->D2 = p->w ? D1 : (double)p->R;
+  p->D2 = D1;
   p->W = (double)p->C;
   if (p->w) {
     p->W = 0;

@@ -311,10 +311,12 @@ function F.cosine_similarity(x1, x2, ...)
   local dim = o.dim or 2
   core.check_dim(dim, 'cosine_similarity')
   local eps = check_number('cosine_similarity', 'eps', o.eps or 1e-8, 0)
-  -- PyTorch 1.13: sum(x1 x2) / sqrt(clamp_min(|x1|^2 |x2|^2, eps^2))
+  -- PyTorch 1.13: sum(x1 x2) / (max(|x1|, eps) max(|x2|, eps)); each norm is taken as
+  -- sqrt(max(|x|^2, eps^2)), the same value, so a zero vector gets a zero gradient, not NaN
   local w12 = (x1 * x2):sum(dim)
-  local n12 = ((x1 * x1):sum(dim) * (x2 * x2):sum(dim)):clamp(eps * eps, math.huge)
-  return w12 / n12:sqrt()
+  local n1 = (x1 * x1):sum(dim):clamp(eps * eps, math.huge):sqrt()
+  local n2 = (x2 * x2):sum(dim):clamp(eps * eps, math.huge):sqrt()
+  return w12 / (n1 * n2)
 end
 
 -- ---------------------------------------------------------------- linear layers
