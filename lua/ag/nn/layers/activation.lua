@@ -7,7 +7,7 @@ local Module = L.Module
 
 local M = {}
 
--- define(name, fname, option names, defaults, extra_repr format keys, fallback method)
+-- define(name, functional name, option names in PyTorch's order, defaults, tensor method to use instead)
 local function define(name, fname, names, defaults, method)
   local cls = Module:extend(name)
   M[name] = cls
@@ -15,15 +15,20 @@ local function define(name, fname, names, defaults, method)
     local a = L.args(name, names, defaults, ...)
     for _, k in ipairs(names) do self[k] = a[k] end
   end
-  local nopt = #names
+  -- the functional gets the options positionally in PyTorch's order (inplace left out),
+  -- except keyword-only ones (GELU's approximate), given as an options table when set
+  local positional = {}
+  for _, k in ipairs(names) do if k ~= 'inplace' and k ~= 'approximate' then positional[#positional + 1] = k end end
   function cls:forward(x)
     L.check_input(name, x)
     if method then return x[method](x) end
     local f = L.fn(fname, name)
-    if nopt == 0 or (nopt == 1 and names[1] == 'inplace') then return f(x) end
-    local o = {}
-    for _, k in ipairs(names) do if k ~= 'inplace' then o[k] = self[k] end end
-    return f(x, o)
+    if self.approximate ~= nil and self.approximate ~= 'none' then return f(x, {approximate = self.approximate}) end
+    if #positional == 0 then return f(x) end
+    if #positional == 1 then return f(x, self[positional[1]]) end
+    local vals = {}
+    for i, k in ipairs(positional) do vals[i] = self[k] end
+    return f(x, unpack(vals, 1, #positional))
   end
   function cls:extra_repr()
     local parts = {}

@@ -54,8 +54,10 @@ function L.args(who, names, defaults, ...)
   local r = {}
   local known = {}
   for _, k in ipairs(names) do known[k] = true end
-  if n > 0 and core.is_options(list[n]) then
-    for k, v in pairs(list[n]) do
+  local last = list[n]
+  if n > 0 and type(last) == 'table' and not core.is_tensor(last) and rawget(last, '_modules') == nil
+     and (core.is_options(last) or next(last) == nil) then
+    for k, v in pairs(last) do
       if not known[k] then
         error(string.format("ag.nn.%s: unknown option '%s' (expected one of: %s)", who, tostring(k),
                             table.concat(names, ', ')), 4)

@@ -23,8 +23,8 @@ local function define_bn(name, ranks, expect)
       self.bias = L.param(a.dtype, self.num_features)
     end
     if self.track_running_stats then
-      self:register_buffer('running_mean', ag.zeros(self.num_features, {dtype = a.dtype}))
-      self:register_buffer('running_var', ag.ones(self.num_features, {dtype = a.dtype}))
+      self:register_buffer('running_mean', ag.zeros(self.num_features, {dtype = a.dtype or 'float32'}))
+      self:register_buffer('running_var', ag.ones(self.num_features, {dtype = a.dtype or 'float32'}))
       self:register_buffer('num_batches_tracked', ag.zeros({}, {dtype = 'int64'}))
     end
     self:reset_parameters()
