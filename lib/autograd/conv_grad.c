@@ -62,8 +62,8 @@ FORMULA(f_conv) {                 /* inputs x, w, b; saved x (for gw), w (for gx
     if (needs(n, 1)) SET(1, wgrad(s, saved(s, n, 0), g, ws, &p));
   }
   if (needs(n, 2)) {
-    int64_t dims[3] = {1, 3, 4};
-    SET(2, track(s, aga_reduce(AG_RED_SUM, g, o.nsp + 1, dims, 0)));
+    int64_t dims[3] = {1, 3, 4};   /* a fused kernel unless this sum must be recorded (create_graph) */
+    SET(2, track(s, aga_should_record(g) ? aga_reduce(AG_RED_SUM, g, o.nsp + 1, dims, 0) : agt_conv_bias_grad(g)));
   }
   END;
 }

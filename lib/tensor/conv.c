@@ -242,6 +242,22 @@ static void FN(add_bias)(const geom *g, const T *bias, T *y, int64_t C, int64_t 
     for (int64_t p = 0; p < P; p++) y[r * P + p] += bias[r % C];
 }
 
+/* gb[c] = sum over samples and positions of gy[n, c, :] */
+static void FN(bias_grad)(int64_t N, int64_t C, int64_t P, const T *gy, T *gb) {
+  #pragma omp parallel for schedule(static) if (N * C * P >= AG_PARALLEL_GRAIN)
+  for (int64_t c = 0; c < C; c++) {
+    double acc = 0;
+    for (int64_t n = 0; n < N; n++) {
+      const T *r = gy + (n * C + c) * P;
+      T part = 0;
+      #pragma omp simd reduction(+ : part)
+      for (int64_t p = 0; p < P; p++) part += r[p];
+      acc += part;
+    }
+    gb[c] = (T)acc;
+  }
+}
+
 #undef T
 #undef FN
 #else
@@ -438,5 +454,20 @@ ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_si
   agt_release(gc); agt_release(xc);
   if (rc) { agt_release(gw); return NULL; }
   return gw;
+}
+
+ag_tensor *agt_conv_bias_grad(ag_tensor *gy) {
+  char b[256];
+  if (gy->ndim < 2 || !agt_is_float(gy->scalar_type))
+    return agt_fail("ag.conv_bias_grad: expected a float (N, C, ...) gradient, got %s %s", agt_dtype_name(gy->scalar_type),
+                    AGT_SHAPE(gy, b));
+  int64_t N = gy->sizes[0], Cn = gy->sizes[1], P = 1;
+  for (int d = 2; d < gy->ndim; d++) P *= gy->sizes[d];
+  ag_tensor *gc = agt_contiguous(gy), *gb = agt_new_contig(1, &Cn, gy->scalar_type);
+  if (!gc || !gb) { agt_release(gc); agt_release(gb); return NULL; }
+  if (gy->scalar_type == AG_FLOAT32) bias_grad_f32(N, Cn, P, (float *)agt_ptr(gc), (float *)agt_ptr(gb));
+  else bias_grad_f64(N, Cn, P, (double *)agt_ptr(gc), (double *)agt_ptr(gb));
+  agt_release(gc);
+  return gb;
 }
 #endif

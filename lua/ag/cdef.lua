@@ -322,6 +322,8 @@ ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_co
 /* The gradient of a (non-transposed) convolution with respect to its weight: gy is the
  * output-side tensor, x the input side, w_sizes the weight's (2 + nsp) sizes. */
 ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const ag_conv_opts *o);
+/* The bias gradient: gy (N, C, ...) summed over every dim but the channels. */
+ag_tensor *agt_conv_bias_grad(ag_tensor *gy);
 
 /* Pooling windows: kernel, stride, padding, dilation per spatial dim (index 0: height). */
 typedef struct ag_pool_opts {
