@@ -22,9 +22,9 @@ enum { JB = 64 };   /* inner positions processed together when the dim is not th
       if (lg) {                                                                            \
         _Pragma("omp simd reduction(+:s)")                                                  \
         for (int64_t c = 0; c < C; c++) s += EXP(xr[c] - m);                                \
-        T lse = m + (T)log((double)s);                                                             \
+        T ls = (T)log((double)s);   /* (x - max) - log(sum): exact first step */             \
         _Pragma("omp simd")                                                                 \
-        for (int64_t c = 0; c < C; c++) yr[c] = xr[c] - lse;                                \
+        for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m) - ls;                           \
       } else {                                                                              \
         _Pragma("omp simd reduction(+:s)")                                                  \
         for (int64_t c = 0; c < C; c++) { T e = EXP(xr[c] - m); yr[c] = e; s += e; }        \
@@ -50,9 +50,9 @@ enum { JB = 64 };   /* inner positions processed together when the dim is not th
       else { for (int64_t j = 0; j < nj; j++) { T e = EXP(xc[j] - m[j]); yc[j] = e; s[j] += e; } } \
     }                                                                                       \
     if (lg) {                                                                              \
-      for (int64_t j = 0; j < nj; j++) s[j] = m[j] + (T)log((double)s[j]);                         \
+      for (int64_t j = 0; j < nj; j++) s[j] = (T)log((double)s[j]);                         \
       for (int64_t c = 0; c < C; c++)                                                       \
-        for (int64_t j = 0; j < nj; j++) y[c * inner + j] = x[c * inner + j] - s[j];        \
+        for (int64_t j = 0; j < nj; j++) y[c * inner + j] = (x[c * inner + j] - m[j]) - s[j]; \
     } else {                                                                                \
       for (int64_t j = 0; j < nj; j++) s[j] = (T)1 / s[j];                                  \
       for (int64_t c = 0; c < C; c++)                                                       \

@@ -1,0 +1,58 @@
+-- nn_softmax.lua: the fused softmax, log_softmax and cross_entropy kernels against PyTorch
+-- (issue 4): float32 logits of shape (128, 1000), forward alone and forward + backward
+-- (cross_entropy's loss:backward(); softmax/log_softmax's y:backward(g) with a fixed g), in
+-- µs per call, min over reps. Prints RESULT lines for bench/run.sh and, unless
+-- BENCH_NO_TORCH=1, runs bench/nn_softmax.py and prints ag / PyTorch time ratios
+-- (target: <= 0.5 for the forward passes).
+package.path = (arg[0]:match('^(.*)/') or '.') .. '/?.lua;' .. package.path
+local U = require 'bench_util'
+local ag = U.ag()
+local F = ag.nn.functional
+
+local N, Cl = 128, 1000
+local iters = tonumber(os.getenv('BENCH_SOFTMAX_ITERS')) or 200
+local function us(f)
+  f()                                   -- warm up: JIT traces, allocator caches, thread pool
+  local best = U.time(U.reps, function() for _ = 1, iters do f() end end)
+  return best / iters * 1e6
+end
+
+ag.manual_seed(0)
+local x = ag.randn(N, Cl)
+local xg = ag.randn(N, Cl):requires_grad_()
+local g = ag.randn(N, Cl)
+local t = ag.randint(1, Cl + 1, {N})
+local cases = {
+  {'softmax_fwd', function() local y = F.softmax(x, -1) end},
+  {'log_softmax_fwd', function() local y = F.log_softmax(x, -1) end},
+  {'cross_entropy_fwd', function() local l = F.cross_entropy(x, t) end},
+  {'softmax_fwdbwd', function() F.softmax(xg, -1):backward(g); xg.grad = nil end},
+  {'log_softmax_fwdbwd', function() F.log_softmax(xg, -1):backward(g); xg.grad = nil end},
+  {'cross_entropy_fwdbwd', function() F.cross_entropy(xg, t):backward(); xg.grad = nil end},
+}
+
+local mine = {}
+for _, c in ipairs(cases) do
+  mine[c[1]] = us(c[2])
+  U.result('nn_' .. c[1] .. '_us', mine[c[1]])
+  collectgarbage()
+end
+
+if os.getenv('BENCH_NO_TORCH') ~= '1' then
+  local dir = arg[0]:match('^(.*)/') or '.'
+  local p = io.popen((os.getenv('PYTHON') or '/usr/bin/python3') .. ' ' .. dir .. '/nn_softmax.py')
+  local theirs = {}
+  for line in p:lines() do
+    local k, v = line:match('^RESULT nn_(.-)_us_torch (%S+)')
+    if k then theirs[k] = tonumber(v) end
+  end
+  p:close()
+  io.stderr:write(string.format('%-22s %10s %10s %8s\n', 'case (128 x 1000 f32)', 'ag µs', 'torch µs', 'ratio'))
+  for _, c in ipairs(cases) do
+    local k = c[1]
+    io.stderr:write(string.format('%-22s %10.1f %10s %8s\n', k, mine[k],
+                                  theirs[k] and string.format('%.1f', theirs[k]) or '-',
+                                  theirs[k] and string.format('%.2f', mine[k] / theirs[k]) or '-'))
+  end
+  io.stderr:write(string.format('threads: %d each side\n', ag.get_num_threads()))
+end
