@@ -63,6 +63,22 @@ describe("ag.tensor", function()
 
   it("accepts one-element tensors as leaves", function()
     U.same(ag.tensor({ag.tensor(1), ag.tensor({2})}), {1, 2})
+    local b = ag.tensor({ag.tensor(true), ag.tensor(false)})
+    assert.are.equal('bool', b.dtype)
+    U.same(b, {true, false})
+  end)
+
+  it("reads a large nested table quickly and in row-major order", function()
+    local rows = {}
+    for i = 1, 500 do
+      local r = {}
+      for j = 1, 400 do r[j] = i * 1000 + j end
+      rows[i] = r
+    end
+    local t = ag.tensor(rows, {dtype = 'float64'})
+    assert.are.same({500, 400}, t.shape)
+    assert.are.equal(3007, t[3][7]:item())
+    assert.are.equal(500400, t[500][400]:item())
   end)
 end)
 
@@ -288,6 +304,13 @@ describe("random numbers", function()
     assert.are.same({2, 3}, t.shape)
     assert.are.equal('int32', t.dtype)
     assert.is_true(t:min():item() >= 0 and t:max():item() <= 3)
+  end)
+
+  it("randint fills the full range of a small dtype", function()
+    ag.manual_seed(4)
+    local u = ag.randint(250, 256, {600}, {dtype = 'uint8'})
+    assert.are.equal(250, u:min():item())
+    assert.are.equal(255, u:max():item())
   end)
 
   it("randperm is a 1-based permutation", function()

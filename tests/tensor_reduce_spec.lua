@@ -80,6 +80,40 @@ describe("sum, mean and prod", function()
   end)
 end)
 
+describe("reductions of long tensors (folded in parallel blocks)", function()
+  local n = 100001
+  it("sum exactly where the answer is exact", function()
+    assert.are.equal(n, ag.ones(n):sum():item())
+    assert.are.equal(n * (n - 1) / 2, ag.arange(n):sum():item())                 -- int64
+    assert.are.equal(n * (n - 1) / 2, ag.arange(n):double():sum():item())        -- float64
+    assert.are.equal((n - 1) / 2, ag.arange(n):double():mean():item())
+  end)
+  it("find max, min, all and any anywhere in the run", function()
+    local t = ag.zeros(n)
+    t[n] = 5
+    t[77777] = -3
+    assert.are.equal(5, t:max():item())
+    assert.are.equal(-3, t:min():item())
+    assert.is_false(t:eq(0):all():item())
+    assert.is_true(t:eq(5):any():item())
+    assert.are.equal(n, t:argmax():item())
+  end)
+  it("propagate a NaN from any block", function()
+    local t = ag.ones(n)
+    t[50000] = 0 / 0
+    for _, r in ipairs({t:sum(), t:max(), t:min(), t:mean()}) do
+      local v = r:item()
+      assert.is_true(v ~= v)
+    end
+  end)
+  it("reduce a long strided run", function()
+    local m = ag.ones(n, 2)
+    m:select(2, 2):mul_(3)
+    assert.are.equal(3 * n, m:select(2, 2):sum():item())
+    U.same(m:sum(1), {n, 3 * n})
+  end)
+end)
+
 describe("max and min", function()
   it("without a dim return a 0-dim tensor", function()
     local m = a:max()

@@ -121,14 +121,20 @@ static inline uint64_t bits64_at(uint64_t base, int64_t i) {
 int agt_randint_(ag_tensor *t, int64_t low, int64_t high) {
   if (high <= low) return agt_failc("ag.randint: random_ expects 'from' to be less than 'to', but got from=%lld >= to=%lld",
                                     (long long)low, (long long)high);
-  uint64_t range = (uint64_t)(high - low), base = rng_offset;
+  static const int64_t lo_lim[AG_NDTYPES] = {INT64_MIN, INT64_MIN, INT64_MIN, INT32_MIN, 0, 0};
+  static const int64_t hi_lim[AG_NDTYPES] = {INT64_MAX, INT64_MAX, INT64_MAX, INT32_MAX, 255, 1};
+  int dt = t->scalar_type;
+  if (low < lo_lim[dt] || high - 1 > hi_lim[dt])
+    return agt_failc("ag.randint: the range [%lld, %lld) does not fit %s (values %lld..%lld)", (long long)low,
+                     (long long)high, agt_dtype_name(dt), (long long)lo_lim[dt], (long long)hi_lim[dt]);
+  uint64_t range = (uint64_t)high - (uint64_t)low, base = rng_offset;
   int64_t n = agt_numel(t);
   switch (t->scalar_type) {
   case AG_INT64: FILL(int64_t, (int64_t)((uint64_t)low + bits64_at(base, i) % range)); break;
-  case AG_INT32: FILL(int32_t, (int32_t)(low + (int64_t)(bits64_at(base, i) % range))); break;
-  case AG_UINT8: FILL(uint8_t, (uint8_t)(low + (int64_t)(bits64_at(base, i) % range))); break;
-  case AG_FLOAT32: FILL(float, (float)(low + (int64_t)(bits64_at(base, i) % range))); break;
-  case AG_FLOAT64: FILL(double, (double)(low + (int64_t)(bits64_at(base, i) % range))); break;
+  case AG_INT32: FILL(int32_t, (int32_t)(int64_t)((uint64_t)low + bits64_at(base, i) % range)); break;
+  case AG_UINT8: FILL(uint8_t, (uint8_t)((uint64_t)low + bits64_at(base, i) % range)); break;
+  case AG_FLOAT32: FILL(float, (float)(int64_t)((uint64_t)low + bits64_at(base, i) % range)); break;
+  case AG_FLOAT64: FILL(double, (double)(int64_t)((uint64_t)low + bits64_at(base, i) % range)); break;
   default: return agt_failc("ag.randint: not implemented for bool tensors");
   }
   rng_offset += (uint64_t)(n + 1) / 2;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *reduce_names[AG_NREDUCE] = {"sum", "mean", "prod", "amax", "amin", "all", "any"};
@@ -55,11 +56,35 @@ static inline int64_t offset_of(int n, const int64_t *sz, const int64_t *st, int
   return off;
 }
 
+/* A single output over one long strided run is folded in fixed blocks of RED_BLOCK
+ * elements, in parallel, and the block results are folded in order: the answer does not
+ * depend on the number of threads. */
+#define RED_BLOCK 32768
+
 /* For each output element o: walk the reduced elements x and fold them with STEP. */
 #define RED_KERNEL(NAME, T, ACC_T, INIT, STEP, FINISH, OUT_T)                               \
   static void NAME(const plan *p, const T *in, OUT_T *out, double extra) {                 \
     (void)extra;                                                                          \
     int64_t work = p->kcount * p->rcount;                                                 \
+    if (p->kcount == 1 && p->nr == 1 && p->rcount > RED_BLOCK) {                          \
+      int64_t n = p->rcount, s = p->rst[0], nb = (n + RED_BLOCK - 1) / RED_BLOCK;         \
+      ACC_T part[nb > 4096 ? 1 : nb];                                                     \
+      ACC_T *parts = nb > 4096 ? malloc((size_t)nb * sizeof(ACC_T)) : part;               \
+      if (parts) {                                                                        \
+        _Pragma("omp parallel for")                                                       \
+        for (int64_t b = 0; b < nb; b++) {                                                \
+          ACC_T acc = INIT;                                                               \
+          int64_t e = (b + 1) * RED_BLOCK < n ? (b + 1) * RED_BLOCK : n;                  \
+          for (int64_t r = b * RED_BLOCK; r < e; r++) { T x = in[r * s]; STEP; }          \
+          parts[b] = acc;                                                                 \
+        }                                                                                 \
+        ACC_T acc = INIT;                                                                 \
+        for (int64_t b = 0; b < nb; b++) { ACC_T x = parts[b]; STEP; }                    \
+        out[0] = (OUT_T)(FINISH);                                                         \
+        if (parts != part) free(parts);                                                   \
+        return;                                                                           \
+      }                                                                                   \
+    }                                                                                     \
     _Pragma("omp parallel for if(work > AG_PARALLEL_GRAIN && p->kcount > 1)")              \
     for (int64_t o = 0; o < p->kcount; o++) {                                             \
       const T *base = in + offset_of(p->nk, p->ksz, p->kst, o);                          \

@@ -24,34 +24,47 @@ local function infer(data)
   local n = 1
   for _, s in ipairs(shape) do n = n * s end
   local buf = ffi.new('double[?]', math.max(n, 1))
-  local pos, any_bool, all_bool = 0, false, true
-  local function walk(t, d, path)
-    if d > #shape then
-      local v = t
-      if type(v) == 'boolean' then v = v and 1 or 0; any_bool = true
-      elseif type(v) == 'number' then all_bool = false
-      elseif core.is_tensor(v) and v:numel() == 1 then v = v:item(); all_bool = false
-      else
-        error(string.format("ag.tensor: expected a number at %s, got %s", path, core.typename(t)), 5)
-      end
-      buf[pos] = v
-      pos = pos + 1
-      return
-    end
-    if type(t) ~= 'table' or #t ~= shape[d] then
+  local nd, pos, any_bool, all_bool = #shape, 0, false, true
+  local idx = {}                 -- where the walk is, for error messages only
+  local function path(d)
+    local parts = {'data'}
+    for k = 1, d - 1 do parts[k + 1] = '[' .. idx[k] .. ']' end
+    return table.concat(parts)
+  end
+  local function walk(t, d)
+    local len = shape[d]
+    if type(t) ~= 'table' or #t ~= len then
       error(string.format("ag.tensor: ragged nested table: expected a sequence of length %d at %s, got %s",
-                          shape[d], path, type(t) == 'table' and ('length ' .. #t) or core.typename(t)), 5)
+                          len, path(d), type(t) == 'table' and ('length ' .. #t) or core.typename(t)), 5)
     end
     -- a hole (nil) or a non-integer key would be silently dropped by #t
     local count = 0
     for _ in pairs(t) do count = count + 1 end
-    if count ~= shape[d] then
+    if count ~= len then
       error(string.format("ag.tensor: the table at %s is not a sequence: it has %d keys but length %d " ..
-                          "(a nil hole, or a non-integer key); give numbers at 1..n only", path, count, #t), 5)
+                          "(a nil hole, or a non-integer key); give numbers at 1..n only", path(d), count, len), 5)
     end
-    for i = 1, shape[d] do walk(t[i], d + 1, path .. '[' .. i .. ']') end
+    if d < nd then
+      for i = 1, len do idx[d] = i; walk(t[i], d + 1) end
+      return
+    end
+    for i = 1, len do
+      local v = t[i]
+      local tv = type(v)
+      if tv == 'number' then all_bool = false
+      elseif tv == 'boolean' then v = v and 1 or 0; any_bool = true
+      elseif core.is_tensor(v) and v:numel() == 1 then
+        v = v:item()
+        if type(v) == 'boolean' then v = v and 1 or 0; any_bool = true else all_bool = false end
+      else
+        idx[d] = i
+        error(string.format("ag.tensor: expected a number at %s, got %s", path(d + 1), core.typename(v)), 5)
+      end
+      buf[pos] = v
+      pos = pos + 1
+    end
   end
-  walk(data, 1, 'data')
+  walk(data, 1)
   return shape, buf, any_bool and all_bool and n > 0
 end
 

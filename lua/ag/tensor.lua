@@ -372,6 +372,9 @@ end
 local function flat_values(a)
   local p = a.p
   local n = tonumber(C.agt_numel(p))
+  if n > 2 ^ 27 then
+    error(string.format("ag.totable: a tensor of %.0f elements is too large to turn into Lua tables", n), 3)
+  end
   local buf = ffi.new('double[?]', math.max(n, 1))
   C.agt_to_doubles(p, buf)
   return buf, n
