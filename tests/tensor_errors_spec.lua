@@ -124,6 +124,13 @@ describe("errors: views of an incompatible shape or of a non-contiguous tensor",
   it("in-place writes into expanded tensors are refused", function()
     raises(function() ag.ones(3):expand(2, 3):add_(1) end, 'ag.add_', 'single memory location', 'clone()')
     raises(function() ag.ones(3):expand(2, 3):copy_(ag.zeros(2, 3)) end, 'ag.copy_', 'expanded tensor')
+    raises(function() ag.ones(3):expand(2, 3):exp_() end, 'ag.exp_', 'single memory location')
+    raises(function() ag.ones(3):expand(2, 3):clamp_(0, 0.5) end, 'ag.clamp_', 'single memory location')
+  end)
+  it("but filling an expanded tensor is allowed, as PyTorch (every alias gets the same value)", function()
+    local base = ag.ones(3)
+    base:expand(2, 3):fill_(2)
+    U.same(base, {2, 2, 2})
   end)
 end)
 

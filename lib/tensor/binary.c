@@ -239,8 +239,9 @@ ag_tensor *agt_binary_scalar(int op, ag_tensor *a, double s, int scalar_first) {
   return out;
 }
 
-/* Writes through an expanded tensor would race on one memory location. */
-static int check_writable(const char *op, ag_tensor *a) {
+/* Writes through an expanded tensor would race on one memory location (and apply the op
+ * once per alias). */
+int agt_check_writable(const char *op, ag_tensor *a) {
   for (int d = 0; d < a->ndim; d++)
     if (a->strides[d] == 0 && a->sizes[d] > 1)
       return agt_failc("ag.%s: unsupported operation: more than one element of the written-to tensor "
@@ -273,7 +274,7 @@ int agt_binary_(int op, ag_tensor *a, ag_tensor *b) {
   if (ndim != a->ndim || memcmp(sizes, a->sizes, ndim * sizeof(int64_t)))
     return agt_failc("ag.%s: output with shape %s doesn't match the broadcast shape %s; in-place ops "
                      "cannot grow their tensor", name, AGT_SHAPE(a, b1), agt_shape_str(ndim, sizes, b2));
-  if (check_writable(name, a)) return -1;
+  if (agt_check_writable(name, a)) return -1;
   if (inplace_dtype(op, a, agt_result_type(a, b))) return -1;
   if (check_int_divisor(op, a->scalar_type, b, NULL)) return -1;
   int kop = op;
@@ -296,7 +297,7 @@ int agt_binary_scalar_(int op, ag_tensor *a, double s) {
   if (op < 0 || op >= AG_NBINARY || is_predicate(op)) return agt_failc("ag: op %d has no in-place form", op);
   char name[32];
   snprintf(name, sizeof name, "%s_", binary_names[op]);
-  if (check_writable(name, a)) return -1;
+  if (agt_check_writable(name, a)) return -1;
   int kop = op;
   int ct = scalar_dtype(op, a->scalar_type, s, &kop);
   if (ct < 0 || inplace_dtype(op, a, ct)) return -1;

@@ -20,6 +20,8 @@ char *agt_shape_str(int ndim, const int64_t *sizes, char *buf);
 
 /* PyTorch's result_type of two tensors (0-dim tensors weigh less; see binary.c) */
 int agt_result_type(const ag_tensor *a, const ag_tensor *b);
+/* 0, or -1 with an error naming `op` ("ag.<op>") if t has aliased elements (stride 0, size > 1) */
+int agt_check_writable(const char *op, ag_tensor *t);
 
 /* allocator */
 void *ag_alloc(int64_t nbytes);      /* counted in live_bytes; NULL + error on failure */

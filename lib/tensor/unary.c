@@ -1,6 +1,7 @@
 /* unary.c: elementwise unary math, clamp and where. Math on integer tensors promotes to
  * float32 as PyTorch does; sign-like ops keep the dtype. One generic loop per dtype. */
 #include "iter.h"
+#include <stdio.h>
 #include <tgmath.h>   /* exp(x) on a float calls expf, and so on */
 
 static const char *unary_names[AG_NUNARY] = {
@@ -120,6 +121,9 @@ int agt_unary_(int op, ag_tensor *a) {
   if (op < 0 || op >= AG_NUNARY || bool_result(op)) return agt_failc("ag: op %d has no in-place form", op);
   int ct = unary_dtype(op, a->scalar_type);
   if (ct < 0) return -1;
+  char name[32];
+  snprintf(name, sizeof name, "%s_", unary_names[op]);
+  if (agt_check_writable(name, a)) return -1;
   if (ct != a->scalar_type)
     return agt_failc("ag.%s_: result type %s can't be cast to the desired output type %s",
                      unary_names[op], agt_dtype_name(ct), agt_dtype_name(a->scalar_type));
@@ -179,7 +183,7 @@ ag_tensor *agt_clamp(ag_tensor *a, double lo, double hi) {
 }
 
 int agt_clamp_(ag_tensor *a, double lo, double hi) {
-  if (clamp_into(a, a, lo, hi)) return -1;
+  if (agt_check_writable("clamp_", a) || clamp_into(a, a, lo, hi)) return -1;
   a->storage->version++;
   return 0;
 }
