@@ -50,6 +50,9 @@ FORMULA(f_conv) {                 /* inputs x, w, b; saved x (for gw), w (for gx
   BEGIN;
   ag_conv_opts o = conv_opts(n);
   const int64_t *ws = n->in_meta[1].sizes, *xs = n->in_meta[0].sizes;
+  /* an expanded gradient (from sum()) is made dense once, not once per kernel */
+  if (!agt_is_contiguous(g) && !aga_should_record(g) && (needs(n, 0) + needs(n, 1)) > 1) g = track(s, agt_contiguous(g));
+  if (!g) END;
   if (!o.transposed) {
     if (needs(n, 0)) {
       ag_conv_opts t = transpose_to(o, g->sizes, xs, ws);
@@ -129,9 +132,10 @@ static ag_tensor *record_gather(ag_tensor *out, ag_tensor *x, ag_tensor *idx, in
 
 ag_tensor *aga_max_pool(ag_tensor *x, const ag_pool_opts *o, ag_tensor **indices) {
   ag_tensor *idx = NULL;
-  ag_tensor *out = agt_max_pool(x, o, &idx);
+  bool rec = aga_should_record(x);
+  ag_tensor *out = agt_max_pool(x, o, rec || indices ? &idx : NULL);
   if (!out) return NULL;
-  if (aga_should_record(x)) out = record_gather(out, x, idx, o->nsp);
+  if (rec) out = record_gather(out, x, idx, o->nsp);
   if (out && indices) *indices = idx;
   else agt_release(idx);
   return out;

@@ -8,34 +8,59 @@
 #define T POOL_T
 #define FN(name) CONCAT(name, POOL_SFX)
 
+/* the taps k in [0, K) whose position start + k * dil lies in [0, size) */
+static inline void FN(tap_range)(int64_t start, int64_t K, int64_t dil, int64_t size, int64_t *k0, int64_t *k1) {
+  int64_t lo = start >= 0 ? 0 : (-start + dil - 1) / dil;
+  int64_t hi = size - 1 - start < 0 ? 0 : (size - 1 - start) / dil + 1;
+  *k0 = lo;
+  *k1 = hi < K ? hi : K;
+}
+
+/* idx may be NULL (no indices wanted); NaN wins (the last NaN, as in PyTorch) */
 static void FN(max_fwd)(const pgeom *g, const T *x, T *y, int64_t *idx) {
   int64_t HW = g->H * g->W, P = g->OH * g->OW;
+  bool simple2 = g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
+                 g->dh == 1 && g->dw == 1 && g->H >= 2 * g->OH && g->W >= 2 * g->OW;
   #pragma omp parallel for schedule(static) if (g->NP * P * g->KH * g->KW >= AG_PARALLEL_GRAIN)
   for (int64_t pl = 0; pl < g->NP; pl++) {
     const T *xp = x + pl * HW;
-    for (int64_t oh = 0; oh < g->OH; oh++)
+    T *yp = y + pl * P;
+    int64_t *ip = idx ? idx + pl * P : NULL;
+    if (simple2) {                       /* the common 2x2 / stride 2 case, branch-light */
+      for (int64_t oh = 0; oh < g->OH; oh++) {
+        const T *r0 = xp + 2 * oh * g->W, *r1 = r0 + g->W;
+        for (int64_t ow = 0; ow < g->OW; ow++) {
+          T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+          int64_t ia = 2 * oh * g->W + 2 * ow, best_i = ia;
+          T best = a;
+          if (b > best || isnan(b)) { best = b; best_i = ia + 1; }
+          if (c > best || isnan(c)) { best = c; best_i = ia + g->W; }
+          if (d > best || isnan(d)) { best = d; best_i = ia + g->W + 1; }
+          yp[oh * g->OW + ow] = best;
+          if (ip) ip[oh * g->OW + ow] = best_i + 1;
+        }
+      }
+      continue;
+    }
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+      int64_t h0 = oh * g->sh - g->ph, i0, i1;
+      FN(tap_range)(h0, g->KH, g->dh, g->H, &i0, &i1);
       for (int64_t ow = 0; ow < g->OW; ow++) {
-        int64_t h0 = oh * g->sh - g->ph, w0 = ow * g->sw - g->pw;
+        int64_t w0 = ow * g->sw - g->pw, j0, j1;
+        FN(tap_range)(w0, g->KW, g->dw, g->W, &j0, &j1);
         T best = -INFINITY;
-        int64_t bi = -1;
-        for (int64_t i = 0; i < g->KH; i++) {
-          int64_t ih = h0 + i * g->dh;
-          if (ih < 0 || ih >= g->H) continue;
-          for (int64_t j = 0; j < g->KW; j++) {
-            int64_t iw = w0 + j * g->dw;
-            if (iw < 0 || iw >= g->W) continue;
-            T v = xp[ih * g->W + iw];
-            if (bi < 0 || v > best || isnan(v)) {
-              best = v;
-              bi = ih * g->W + iw;
-              if (isnan(v)) goto found;
-            }
+        int64_t bi = (h0 + i0 * g->dh) * g->W + w0 + j0 * g->dw;
+        for (int64_t i = i0; i < i1; i++) {
+          const T *row = xp + (h0 + i * g->dh) * g->W + w0;
+          for (int64_t j = j0; j < j1; j++) {
+            T v = row[j * g->dw];
+            if (v > best || isnan(v)) { best = v; bi = (h0 + i * g->dh) * g->W + w0 + j * g->dw; }
           }
         }
-      found:
-        y[pl * P + oh * g->OW + ow] = best;
-        idx[pl * P + oh * g->OW + ow] = bi + 1;
+        yp[oh * g->OW + ow] = best;
+        if (ip) ip[oh * g->OW + ow] = bi + 1;
       }
+    }
   }
 }
 
@@ -221,12 +246,13 @@ ag_tensor *agt_max_pool(ag_tensor *x, const ag_pool_opts *o, ag_tensor **indices
   int64_t sz[AG_MAX_DIMS];
   out_sizes(x, o->nsp, g.OH, g.OW, sz);
   ag_tensor *xc = agt_contiguous(x), *y = agt_new_contig(x->ndim, sz, x->scalar_type);
-  ag_tensor *ix = agt_new_contig(x->ndim, sz, AG_INT64);
-  if (!xc || !y || !ix) { agt_release(xc); agt_release(y); agt_release(ix); return NULL; }
-  if (x->scalar_type == AG_FLOAT32) max_fwd_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(y), (int64_t *)agt_ptr(ix));
-  else max_fwd_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(y), (int64_t *)agt_ptr(ix));
+  ag_tensor *ix = indices ? agt_new_contig(x->ndim, sz, AG_INT64) : NULL;
+  if (!xc || !y || (indices && !ix)) { agt_release(xc); agt_release(y); agt_release(ix); return NULL; }
+  int64_t *ip = ix ? (int64_t *)agt_ptr(ix) : NULL;
+  if (x->scalar_type == AG_FLOAT32) max_fwd_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(y), ip);
+  else max_fwd_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(y), ip);
   agt_release(xc);
-  if (indices) *indices = ix; else agt_release(ix);
+  if (indices) *indices = ix;
   return y;
 }
 
