@@ -274,7 +274,10 @@ end
 function M.view(a, ...)
   local p = check(a, 'view')
   local first = ...
-  if type(first) == 'string' then return M.to(a, first) end
+  if type(first) == 'string' then
+    error("ag.view: view(dtype) would reinterpret the bytes as another dtype, which ag does not support; " ..
+          "use :to('" .. first .. "') to convert the values", 2)
+  end
   local n, sizes = core.parse_shape('view', ...)
   return wrap(C.aga_view(p, n, sizes))
 end
