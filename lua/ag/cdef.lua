@@ -294,6 +294,36 @@ ag_tensor *aga_upsample(ag_tensor *x, int mode, const int64_t *out_size, int ali
 ag_tensor *aga_upsample_backward(ag_tensor *g, int mode, int ndim, const int64_t *in_sizes, int align_corners,
                                  const double *scales);
 
+/* lib/autograd/ag_math_grad.h */
+/* activations (op: an ag_activation; parameters as agt_activation) */
+ag_tensor *aga_activation(int op, ag_tensor *x, double p0, double p1, double p2);
+
+/* AddcmulBackward0, AddcdivBackward0, LerpBackward1 (tensor weight), LerpBackward0 */
+ag_tensor *aga_addcmul(ag_tensor *a, ag_tensor *t1, ag_tensor *t2, double value);
+ag_tensor *aga_addcdiv(ag_tensor *a, ag_tensor *t1, ag_tensor *t2, double value);
+ag_tensor *aga_lerp(ag_tensor *start, ag_tensor *end, ag_tensor *weight);
+ag_tensor *aga_lerp_scalar(ag_tensor *start, ag_tensor *end, double weight);
+
+/* reductions and scans; norm's node is NormBackward1, or LinalgVectorNormBackward0 when
+ * linalg_name is set */
+ag_tensor *aga_logsumexp(ag_tensor *x, int ndims, const int64_t *dims, int keepdim);
+ag_tensor *aga_norm(ag_tensor *x, double p, int ndims, const int64_t *dims, int keepdim, int linalg_name);
+ag_tensor *aga_cumsum(ag_tensor *x, int dim, int reverse);
+ag_tensor *aga_cumprod(ag_tensor *x, int dim);
+ag_tensor *aga_sort(ag_tensor *x, int dim, int descending, ag_tensor **indices);
+ag_tensor *aga_topk(ag_tensor *x, int64_t k, int dim, int largest, ag_tensor **indices);
+ag_tensor *aga_gather_dim(ag_tensor *x, int dim, ag_tensor *idx);
+ag_tensor *aga_scatter_add_zeros(ag_tensor *g, int dim, ag_tensor *idx, int ndim, const int64_t *sizes);
+
+/* linear algebra */
+ag_tensor *aga_addmm(ag_tensor *input, ag_tensor *m1, ag_tensor *m2, double beta, double alpha);
+ag_tensor *aga_baddbmm(ag_tensor *input, ag_tensor *b1, ag_tensor *b2, double beta, double alpha);
+ag_tensor *aga_trace(ag_tensor *a);
+ag_tensor *aga_linalg_inv(ag_tensor *a);
+ag_tensor *aga_linalg_det(ag_tensor *a);
+ag_tensor *aga_linalg_solve(ag_tensor *a, ag_tensor *b);
+ag_tensor *aga_linalg_cholesky(ag_tensor *a, int upper);
+
 /* lib/autograd/ag_nn_grad.h */
 /* SoftmaxBackward0 / LogSoftmaxBackward0 */
 ag_tensor *aga_softmax(ag_tensor *x, int dim, int is_log);
@@ -350,6 +380,62 @@ ag_tensor *agt_adaptive_avg_pool_backward(ag_tensor *g, int nsp, int ndim, const
 ag_tensor *agt_upsample(ag_tensor *x, int mode, const int64_t *out_size, int align_corners, const double *scales);
 ag_tensor *agt_upsample_backward(ag_tensor *g, int mode, int ndim, const int64_t *in_sizes, int align_corners,
                                  const double *scales);
+
+/* lib/tensor/ag_math.h */
+typedef enum {
+  AG_ACT_LOGSIGMOID = 0, AG_ACT_HARDTANH = 1, AG_ACT_LEAKY_RELU = 2, AG_ACT_ELU = 3,
+  AG_ACT_GELU = 4, AG_ACT_GELU_TANH = 5, AG_ACT_SILU = 6, AG_ACT_MISH = 7, AG_ACT_SOFTPLUS = 8,
+  AG_NACT = 9
+} ag_activation;
+
+/* y = f(x; p0, p1, p2) on float32/float64 tensors. Parameters by op:
+ *   hardtanh: min_val, max_val;  leaky_relu: negative_slope;
+ *   elu: alpha, scale, input_scale (selu is elu with its two constants);
+ *   softplus: beta, threshold;   the others take none.
+ * The backward kernel gives g * f'(x). */
+ag_tensor *agt_activation(int op, ag_tensor *x, double p0, double p1, double p2);
+ag_tensor *agt_activation_backward(int op, ag_tensor *g, ag_tensor *x, double p0, double p1, double p2);
+const char *agt_activation_name(int op);
+
+/* ternary elementwise, broadcasting all operands:
+ *   addcmul: a + value * t1 * t2;  addcdiv: a + value * t1 / t2;
+ *   lerp: start + weight * (end - start), weight a tensor or a number */
+ag_tensor *agt_addcmul(ag_tensor *a, ag_tensor *t1, ag_tensor *t2, double value);
+ag_tensor *agt_addcdiv(ag_tensor *a, ag_tensor *t1, ag_tensor *t2, double value);
+ag_tensor *agt_lerp(ag_tensor *start, ag_tensor *end, ag_tensor *weight);
+ag_tensor *agt_lerp_scalar(ag_tensor *start, ag_tensor *end, double weight);
+
+/* reductions over a set of dims (ndims == 0 means all dims) */
+ag_tensor *agt_logsumexp(ag_tensor *x, int ndims, const int64_t *dims, int keepdim);
+/* vector p-norm: p may be any number, inf or -inf (p = 2 is also the Frobenius norm) */
+ag_tensor *agt_norm(ag_tensor *x, double p, int ndims, const int64_t *dims, int keepdim);
+
+/* scans along one dim; reverse = 1 accumulates from the end (the adjoint of cumsum).
+ * Integer and bool inputs give int64, as PyTorch. */
+ag_tensor *agt_cumsum(ag_tensor *x, int dim, int reverse);
+ag_tensor *agt_cumprod(ag_tensor *x, int dim);
+
+/* sorting along dim: values, and 1-based int64 indices in *indices. NaN sorts as the
+ * largest value. sort is always stable. topk keeps the k largest (or smallest) in order. */
+ag_tensor *agt_sort(ag_tensor *x, int dim, int descending, ag_tensor **indices);
+ag_tensor *agt_topk(ag_tensor *x, int64_t k, int dim, int largest, ag_tensor **indices);
+/* out = x gathered along dim at the 1-based positions idx (same shape as idx), and its
+ * adjoint: zeros of shape sizes with g added at those positions */
+ag_tensor *agt_gather_dim(ag_tensor *x, int dim, ag_tensor *idx);
+ag_tensor *agt_scatter_add_zeros(ag_tensor *g, int dim, ag_tensor *idx, int ndim, const int64_t *sizes);
+
+/* linear algebra */
+ag_tensor *agt_addmm(ag_tensor *input, ag_tensor *m1, ag_tensor *m2, double beta, double alpha);
+ag_tensor *agt_baddbmm(ag_tensor *input, ag_tensor *b1, ag_tensor *b2, double beta, double alpha);
+ag_tensor *agt_trace(ag_tensor *a);
+/* float32/float64 square matrices [..., n, n], batched over the leading dims */
+ag_tensor *agt_linalg_inv(ag_tensor *a);
+ag_tensor *agt_linalg_det(ag_tensor *a);
+/* the cofactor matrix (the transposed adjugate): the gradient of det, singular or not */
+ag_tensor *agt_linalg_cofactor(ag_tensor *a);
+/* A X = B for A [..., n, n] and B [..., n, k], or B a (batch of) vector(s) [..., n] */
+ag_tensor *agt_linalg_solve(ag_tensor *a, ag_tensor *b);
+ag_tensor *agt_linalg_cholesky(ag_tensor *a, int upper);
 
 /* lib/tensor/ag_nn.h */
 typedef enum { AG_REDUCTION_NONE = 0, AG_REDUCTION_MEAN = 1, AG_REDUCTION_SUM = 2 } ag_reduction;
