@@ -551,3 +551,37 @@ describe("ag.nn.utils", function()
                      "ag.nn.utils.vector_to_parameters: vec has 7 elements but the parameters have 8")
   end)
 end)
+
+describe("layer gradients pass gradcheck (float64, inputs and weights)", function()
+  local gradcheck = ag.autograd.gradcheck
+  local function check(name, m, inputs, extra)
+    it(name, function()
+      ag.manual_seed(5)
+      m:double()
+      local args = {}
+      for i, x in ipairs(inputs) do args[i] = x:double():requires_grad_() end
+      local n = #args
+      for _, p in ipairs(extra or {}) do args[#args + 1] = p end
+      assert.is_true(gradcheck(function(...)
+        local r = m(unpack({...}, 1, n))
+        return r
+      end, args))
+    end)
+  end
+  ag.manual_seed(5)
+  local lin = nn.Linear(3, 2)
+  check('Linear', lin, {ag.randn(2, 3)}, {lin:double().weight, lin.bias})
+  local bil = nn.Bilinear(2, 3, 2):double()
+  check('Bilinear', bil, {ag.randn(2, 2), ag.randn(2, 3)}, {bil.weight})
+  local conv = nn.Conv2d(2, 2, 3, {padding = 1}):double()
+  check('Conv2d', conv, {ag.randn(1, 2, 4, 4)}, {conv.weight, conv.bias})
+  check('BatchNorm1d (training)', nn.BatchNorm1d(3), {ag.randn(4, 3)})
+  check('LayerNorm', nn.LayerNorm(4), {ag.randn(2, 4)})
+  local gru = nn.GRUCell(3, 2):double()
+  check('GRUCell', gru, {ag.randn(2, 3), ag.randn(2, 2)}, {gru.weight_hh})
+  local lstm = nn.LSTM(2, 3, {num_layers = 2}):double()
+  check('LSTM (2 layers)', lstm, {ag.randn(3, 1, 2)}, {lstm.weight_ih_l1})
+  check('MultiheadAttention', nn.MultiheadAttention(4, 2), {ag.randn(3, 1, 4)})
+  check('TransformerEncoderLayer', nn.TransformerEncoderLayer(4, 2, {dim_feedforward = 6, dropout = 0}),
+        {ag.randn(3, 1, 4)})
+end)
