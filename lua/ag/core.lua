@@ -162,7 +162,10 @@ function core.parse_sizes(op, ...)
   local n = select('#', ...)
   local args = {...}
   local opts = {}
-  if n > 0 and is_options(args[n]) then opts = args[n]; n = n - 1 end
+  -- a trailing table with no array part is options, even empty: zeros(3, {dtype = nil})
+  if n > 0 and (is_options(args[n]) or (n > 1 and type(args[n]) == 'table' and next(args[n]) == nil)) then
+    opts = args[n]; n = n - 1
+  end
   local list = args
   if n == 1 and type(args[1]) == 'table' then list = args[1]; n = #list end
   if n > 16 then error(string.format("ag.%s: at most 16 dimensions, got %d", op, n), 3) end
