@@ -19,6 +19,8 @@ ag_tensor *aga_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight,
 ag_tensor *aga_nll_loss(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index, int reduction);
 ag_tensor *aga_nll_loss_backward(ag_tensor *g, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
                                  int reduction, int ndim, const int64_t *sizes, int dtype);
+/* BinaryCrossEntropyBackward0 (logs clamped at -100; PyTorch's backward, finite at 0 and 1) */
+ag_tensor *aga_binary_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int reduction);
 /* AG_FFI_END */
 
 #endif

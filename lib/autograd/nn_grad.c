@@ -6,6 +6,7 @@
 #include "formula.h"
 #include "ag_nn.h"
 #include "ag_nn_grad.h"
+#include <string.h>
 
 /* ---- softmax / log_softmax: n->i[0] = dim (1-based), n->i[1] = is_log; saves y ---- */
 FORMULA(f_softmax) {
@@ -137,4 +138,60 @@ ag_tensor *aga_nll_loss_backward(ag_tensor *g, ag_tensor *target, ag_tensor *wei
   ag_tensor *out = agt_nll_loss_backward(g, target, weight, ignore_index, reduction, ndim, sizes, dtype);
   if (!out || !aga_should_record(g)) return out;
   return nll_record(&nll_bwd_kind, out, g, target, weight, ignore_index, reduction);
+}
+
+/* ---- binary_cross_entropy: the forward runs the tensor ops (each log clamped at -100, as
+ * PyTorch does); the node carries PyTorch's backward, g w (x - t) / max(x (1 - x), 1e-12)
+ * for x and g w (log(1 - x) - log(x)) for t, so the gradient is finite at x = 0 and 1.
+ * Inputs x, t; saves x, t, weight; i[0] = reduction, i[1] = has weight, d[0] = numel ---- */
+FORMULA(f_bce) {
+  BEGIN;
+  ag_tensor *x = saved(s, n, 0), *t = saved(s, n, 1), *w = n->i[1] ? saved(s, n, 2) : NULL;
+  ag_tensor *gs = g;
+  if (n->i[0] == AG_REDUCTION_MEAN) gs = muls(s, g, n->d[0] > 0 ? 1.0 / n->d[0] : NAN);
+  if (w) gs = mul(s, gs, w);
+  ag_tensor *one_minus = rsubs(s, x, 1);
+  /* PyTorch's EPSILON is the float 1e-12f */
+  ag_tensor *den = x && one_minus ? track(s, aga_clamp(mul(s, x, one_minus), (double)1e-12f, INFINITY)) : NULL;
+  SET(0, mul(s, gs, dvd(s, sub(s, x, t), den)));
+  SET(1, mul(s, gs, sub(s, lg(s, one_minus), lg(s, x))));
+  END;
+}
+static const aga_kind_info bce_kind = {"BinaryCrossEntropyBackward0", f_bce};
+
+ag_tensor *aga_binary_cross_entropy(ag_tensor *x, ag_tensor *t, ag_tensor *weight, int reduction) {
+  char b1[256], b2[256];
+  if (!agt_is_float(x->scalar_type) || !agt_is_float(t->scalar_type))
+    return agt_fail("ag.binary_cross_entropy: expected floating point input and target, got %s and %s",
+                    agt_dtype_name(x->scalar_type), agt_dtype_name(t->scalar_type));
+  if (x->ndim != t->ndim || memcmp(x->sizes, t->sizes, sizeof(int64_t) * x->ndim))
+    return agt_fail("ag.binary_cross_entropy: target of shape %s must have the input's shape %s",
+                    AGT_SHAPE(t, b1), AGT_SHAPE(x, b2));
+  if (reduction < 0 || reduction > 2)
+    return agt_fail("ag.binary_cross_entropy: reduction must be 'none', 'mean' or 'sum' (got %d)", reduction);
+  scope S = {.n = 0};
+  scope *s = &S;
+  ag_tensor *loss;
+  int was = aga_grad_mode;
+  aga_grad_mode = 0;
+  {
+    ag_tensor *lx = track(s, agt_unary(AG_UOP_LOG, x));
+    ag_tensor *omx = track(s, agt_binary_scalar(AG_OP_SUB, x, 1, 1));
+    ag_tensor *l1 = omx ? track(s, agt_unary(AG_UOP_LOG, omx)) : NULL;
+    if (lx) agt_clamp_(lx, -100, INFINITY);
+    if (l1) agt_clamp_(l1, -100, INFINITY);
+    ag_tensor *omt = track(s, agt_binary_scalar(AG_OP_SUB, t, 1, 1));
+    ag_tensor *sum = add(s, mul(s, t, lx), mul(s, omt, l1));
+    loss = neg(s, sum);
+    if (weight) loss = mul(s, loss, weight);
+    if (loss && reduction != AG_REDUCTION_NONE)
+      loss = track(s, agt_reduce(reduction == AG_REDUCTION_MEAN ? AG_RED_MEAN : AG_RED_SUM, loss, 0, NULL, 0));
+    if (loss) agt_retain(loss);
+  }
+  aga_grad_mode = was;
+  done(s);
+  if (!loss || !(aga_should_record(x) || aga_should_record(t))) return loss;
+  aga_node *n = keep(aga_node_new(&bce_kind, 2, (ag_tensor *[]){x, t}, 1), x, 0, t, 0, weight, 0);
+  if (n) { n->i[0] = reduction; n->i[1] = weight != NULL; n->d[0] = (double)agt_numel(x); }
+  return finish(loss, n);
 }

@@ -1,7 +1,7 @@
 /* nn_loss.c: fused classification losses. cross_entropy with class indices runs
  * log_softmax and nll_loss in one pass per row (max, sum of exp(x - max), the target's
- * logit, and the weighted sum of logits for label smoothing) and keeps only each row's
- * logsumexp for the backward, which rebuilds softmax on the fly: for rows r and classes c
+ * logit, and the weighted sum of logits for label smoothing) and keeps only each row's max
+ * and log-sum-exp for the backward, which rebuilds softmax on the fly: for rows r, classes c
  *   dL/dx[r,c] = g_r (Arow_r p[r,c] - A[r,c]),
  *   A[r,c] = (1-eps) w[t_r] [c == t_r] / D1 + (eps/C) w[c] / D2   (0 on ignored rows),
  * with D1 = D2 the 'mean' denominator, PyTorch 1.13's: the sum of w[t] over the rows not ignored
@@ -135,10 +135,12 @@ static ag_tensor *rows_to_input(ag_tensor *rows, int ndim, const int64_t *sizes)
   return c;
 }
 
-/* ---- cross_entropy forward: per row lse, nll = lse - x[t], smooth = W lse - sum w x ---- */
+/* ---- cross_entropy forward. Per row: m = max, ls = log(sum(exp(x - m))) (kept as the row's
+ * pair in lse, so the backward's exp((x - m) - ls) never rounds m + ls), nll = (m - x[t]) + ls,
+ * smooth = sum_c w[c] (m - x[c]) + W ls: no large number is rounded before the subtraction ---- */
 #define CE_ROWS(T, SFX, EXP)                                                                \
   AG_NN_CLONES static void ce_rows_##SFX(const T *x, const int64_t *tg, const T *w, int64_t r0, int64_t r1, \
-                                         int64_t C, int64_t ii, int smooth, T *lse, double *nll, double *sm) { \
+                                         int64_t C, int64_t ii, int smooth, double W, T *lse, double *nll, double *sm) { \
     for (int64_t r = r0; r < r1; r++) {                                                    \
       const T *xr = x + r * C;                                                              \
       T m = -INFINITY;                                                                      \
@@ -148,16 +150,17 @@ static ag_tensor *rows_to_input(ag_tensor *rows, int ndim, const int64_t *sizes)
       T s = 0;                                                                              \
       _Pragma("omp simd reduction(+:s)")                                                    \
       for (int64_t c = 0; c < C; c++) s += EXP(xr[c] - m);                                  \
-      T l = m + (T)log((double)s);                                                          \
-      lse[r] = l;                                                                           \
+      double ls = log((double)s);                                                           \
+      lse[2 * r] = m;                                                                       \
+      lse[2 * r + 1] = (T)ls;                                                               \
       int64_t k = tg[r];                                                                    \
       if (k == ii) { nll[r] = 0; sm[r] = 0; continue; }                                     \
-      nll[r] = (w ? (double)w[k - 1] : 1.0) * ((double)l - (double)xr[k - 1]);             \
+      nll[r] = (w ? (double)w[k - 1] : 1.0) * (((double)m - (double)xr[k - 1]) + ls);      \
       if (smooth) {                                                                         \
         T sx = 0;                                                                           \
-        if (w) { _Pragma("omp simd reduction(+:sx)") for (int64_t c = 0; c < C; c++) sx += w[c] * xr[c]; } \
-        else { _Pragma("omp simd reduction(+:sx)") for (int64_t c = 0; c < C; c++) sx += xr[c]; } \
-        sm[r] = (double)sx;   /* smooth_r = W lse - sx, finished by the caller */            \
+        if (w) { _Pragma("omp simd reduction(+:sx)") for (int64_t c = 0; c < C; c++) sx += w[c] * (m - xr[c]); } \
+        else { _Pragma("omp simd reduction(+:sx)") for (int64_t c = 0; c < C; c++) sx += m - xr[c]; } \
+        sm[r] = (double)sx + W * ls;                                                        \
       }                                                                                     \
     }                                                                                       \
   }
@@ -192,7 +195,8 @@ ag_tensor *agt_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight,
   ce_plan p;
   if (ce_prepare(op, x, x->ndim, x->sizes, x->scalar_type, target, weight, ignore_index, 1, &p)) return NULL;
   int64_t R = p.R, C = p.C;
-  ag_tensor *lse = agt_new_contig(1, &R, x->scalar_type);
+  int64_t lsz[2] = {R, 2};
+  ag_tensor *lse = agt_new_contig(2, lsz, x->scalar_type);
   double *buf = malloc(sizeof(double) * 2 * (R > 0 ? R : 1));
   ag_tensor *out = NULL;
   if (!lse || !buf) { agt_fail("%s: out of memory", op); goto done; }
@@ -203,19 +207,16 @@ ag_tensor *agt_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight,
     if (x->scalar_type == AG_FLOAT32) {
       const float *xp = (const float *)agt_ptr(p.rows), *wp = p.w ? (const float *)agt_ptr(p.w) : NULL;
       float *lp = (float *)agt_ptr(lse);
-      PAR_ROWS(R, C, ce_rows_f32(xp, tg, wp, r0, r1, C, ignore_index, smooth, lp, nll, sm));
+      PAR_ROWS(R, C, ce_rows_f32(xp, tg, wp, r0, r1, C, ignore_index, smooth, p.W, lp, nll, sm));
     } else {
       const double *xp = (const double *)agt_ptr(p.rows), *wp = p.w ? (const double *)agt_ptr(p.w) : NULL;
       double *lp = (double *)agt_ptr(lse);
-      PAR_ROWS(R, C, ce_rows_f64(xp, tg, wp, r0, r1, C, ignore_index, smooth, lp, nll, sm));
+      PAR_ROWS(R, C, ce_rows_f64(xp, tg, wp, r0, r1, C, ignore_index, smooth, p.W, lp, nll, sm));
     }
   } else {
-    for (int64_t r = 0; r < R; r++) { agt_store(x->scalar_type, agt_ptr(lse) + r * agt_dtype_size(x->scalar_type), -INFINITY); nll[r] = sm[r] = 0; }
+    if (agt_fill_(lse, -INFINITY)) goto done;
+    for (int64_t r = 0; r < R; r++) nll[r] = sm[r] = 0;
   }
-  if (smooth)
-    for (int64_t r = 0; r < R; r++)
-      if (tg[r] != ignore_index)
-        sm[r] = p.W * agt_load(x->scalar_type, agt_ptr(lse) + r * agt_dtype_size(x->scalar_type)) - sm[r];
   double a = 1 - eps, b = C > 0 ? eps / (double)C : 0;
   if (reduction == AG_REDUCTION_NONE) {
     out = agt_new_contig(target->ndim, target->sizes, x->scalar_type);
@@ -248,9 +249,9 @@ done:
       if (k == ii) { for (int64_t c = 0; c < C; c++) o[c] = 0; continue; }                  \
       double gs = g ? (double)g[r] : gscalar;                                               \
       double ct = a * (w ? (double)w[k - 1] : 1.0);                                         \
-      T arow = (T)(gs * (ct + b * W)), cs = (T)(gs * b), l = lse[r];                        \
-      if (w) { _Pragma("omp simd") for (int64_t c = 0; c < C; c++) o[c] = arow * EXP(xr[c] - l) - cs * w[c]; } \
-      else { _Pragma("omp simd") for (int64_t c = 0; c < C; c++) o[c] = arow * EXP(xr[c] - l) - cs; } \
+      T arow = (T)(gs * (ct + b * W)), cs = (T)(gs * b), m = lse[2 * r], l = lse[2 * r + 1]; \
+      if (w) { _Pragma("omp simd") for (int64_t c = 0; c < C; c++) o[c] = arow * EXP((xr[c] - m) - l) - cs * w[c]; } \
+      else { _Pragma("omp simd") for (int64_t c = 0; c < C; c++) o[c] = arow * EXP((xr[c] - m) - l) - cs; } \
       o[k - 1] -= (T)(gs * ct);                                                             \
     }                                                                                       \
   }
@@ -290,7 +291,10 @@ ag_tensor *agt_cross_entropy_backward(ag_tensor *g, ag_tensor *x, ag_tensor *lse
   lc = lse->scalar_type == x->scalar_type && agt_is_contiguous(lse) ? (agt_retain(lse), lse) : agt_to_dtype(lse, x->scalar_type);
   if (lc && !agt_is_contiguous(lc)) { ag_tensor *c = agt_contiguous(lc); agt_release(lc); lc = c; }
   if (!lc) goto done;
-  if (agt_numel(lc) != p.R) { agt_fail("%s: saved logsumexp has %lld entries, expected %lld", op, (long long)agt_numel(lc), (long long)p.R); goto done; }
+  if (agt_numel(lc) != 2 * p.R) {
+    agt_fail("%s: the saved row statistics have %lld entries, expected %lld", op, (long long)agt_numel(lc), (long long)(2 * p.R));
+    goto done;
+  }
   int64_t rs[2] = {p.R, p.C};
   rows = agt_new_contig(2, rs, x->scalar_type);
   if (!rows) goto done;

@@ -336,6 +336,8 @@ ag_tensor *aga_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight,
 ag_tensor *aga_nll_loss(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index, int reduction);
 ag_tensor *aga_nll_loss_backward(ag_tensor *g, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
                                  int reduction, int ndim, const int64_t *sizes, int dtype);
+/* BinaryCrossEntropyBackward0 (logs clamped at -100; PyTorch's backward, finite at 0 and 1) */
+ag_tensor *aga_binary_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int reduction);
 
 /* lib/tensor/ag_conv.h */
 /* One convolution's geometry. nsp: spatial dims (1 or 2; 1-d uses index 1 of the arrays,
@@ -447,7 +449,8 @@ ag_tensor *agt_softmax_backward(ag_tensor *g, ag_tensor *y, int dim, int is_log)
 
 /* cross_entropy with class indices (int64 [N, d1, ...], 1-based; ignore_index skips a
  * row), optional class weight [C], label smoothing in [0, 1]. *lse (when lse is not NULL)
- * gets each row's logsumexp, which the backward takes instead of the softmax. */
+ * gets each row's max and log(sum(exp(x - max))) as an [R, 2] tensor, which the backward
+ * takes instead of the softmax. */
 ag_tensor *agt_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
                              double label_smoothing, int reduction, ag_tensor **lse);
 ag_tensor *agt_cross_entropy_backward(ag_tensor *g, ag_tensor *x, ag_tensor *lse, ag_tensor *target,

@@ -252,12 +252,9 @@ function F.binary_cross_entropy(input, target, ...)
     error("ag.binary_cross_entropy: all elements of input should be between 0 and 1 (they are " ..
           "probabilities; for logits use binary_cross_entropy_with_logits)", 2)
   end
-  -- PyTorch clamps each log at -100 so that 0 * log(0) stays finite
-  local logx = input:log():clamp(-100, math.huge)
-  local log1mx = (1 - input):log():clamp(-100, math.huge)
-  local loss = -(target * logx + (1 - target) * log1mx)
-  if weight ~= nil then loss = loss * weight end
-  return apply_reduction(loss, reduction)
+  -- each log clamped at -100 (0 log 0 stays finite); the node's backward is PyTorch's,
+  -- w (x - t) / max(x (1 - x), 1e-12), finite at 0 and 1 (lib/autograd/nn_grad.c)
+  return wrap(C.aga_binary_cross_entropy(input.p, target.p, weight and weight.p or nil, REDUCTION[reduction]))
 end
 
 local BCEL_NAMES = {'weight', 'size_average', 'reduce', 'reduction', 'pos_weight'}
