@@ -266,6 +266,38 @@ ag_tensor *aga_cumsum(ag_tensor *x, int dim, int reverse) {
 /* saves x (slot 0) and the output (slot 1); i[0] = dim (1-based). Along each line, with z
  * the first zero of x: before z, grad_k = sum_{j>=k} g_j out_j / x_k; at z, the same sum
  * of g_j times the cumprod of x with x_z replaced by 1; after z, 0. */
+/* With zeros under create_graph the masked form above is right in value but not in its own
+ * derivative (an entry after the first zero is 0, yet depends on that zero), so, as
+ * PyTorch does, spell every entry out: grad_k = y_{k-1} (g_k + sum_{j>k} g_j prod_{k<i<=j} x_i),
+ * O(n^2) differentiable ops along the dim, each written into zeros at position k. */
+static ag_tensor *cumprod_grad_quadratic(ag_tensor *g, ag_tensor *x, ag_tensor *y, int dim, const aga_input_meta *m) {
+  if (x->ndim == 0) { agt_retain(g); return g; }   /* a 0-dim cumprod is the identity */
+  int d0 = agt_normalize_dim("ag.cumprod", dim, x->ndim);
+  if (d0 < 0) return NULL;
+  int64_t len = x->ndim ? x->sizes[d0] : 1, d64 = dim;
+  ag_tensor *acc = NULL;
+  for (int64_t k = 0; k < len; k++) {
+    scope S = {.n = 0};
+    scope *s = &S;
+    ag_tensor *sk = track(s, aga_narrow(g, dim, k + 1, 1));
+    if (k < len - 1) {
+      ag_tensor *ck = track(s, aga_cumprod(track(s, aga_narrow(x, dim, k + 2, len - k - 1)), dim));
+      ag_tensor *gr = track(s, aga_narrow(g, dim, k + 2, len - k - 1));
+      ag_tensor *tail = mul(s, gr, ck);
+      sk = add(s, sk, tail ? track(s, aga_reduce(AG_RED_SUM, tail, 1, &d64, 1)) : NULL);
+    }
+    if (k > 0) sk = mul(s, sk, track(s, aga_narrow(y, dim, k, 1)));
+    ag_tensor *piece = sk ? track(s, aga_slice_backward(sk, m, d0, k + 1, 1)) : NULL;
+    ag_tensor *next = piece ? (acc ? add(s, acc, piece) : piece) : NULL;
+    if (next) agt_retain(next);
+    int rc = done(s);
+    if (acc) agt_release(acc);
+    acc = next;
+    if (rc || !acc) { if (acc) agt_release(acc); return NULL; }
+  }
+  return acc ? acc : agt_full(m->ndim, m->sizes, 0, g->scalar_type);
+}
+
 FORMULA(f_cumprod) {
   BEGIN;
   int dim = (int)n->i[0];
@@ -275,6 +307,10 @@ FORMULA(f_cumprod) {
   if (!anyz) { S.failed = 1; END; }
   if (!*(uint8_t *)agt_ptr(anyz)) {
     SET(0, dvd(s, cumsum_(s, mul(s, g, y), dim, 1), x));
+    END;
+  }
+  if (aga_grad_mode) {
+    SET(0, track(s, cumprod_grad_quadratic(g, x, y, dim, &n->in_meta[0])));
     END;
   }
   ag_tensor *c = is0 ? track(s, agt_cumsum(is0, dim, 0)) : NULL;          /* zeros so far (int64) */
