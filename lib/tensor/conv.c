@@ -99,43 +99,59 @@ static void FN(direct_fwd)(const geom *g, const T *x, const T *w, const T *bias,
   }
 }
 
-/* Direct weight gradient for few taps: gw[o, c, :, :] accumulates over samples and output
- * rows, each gy row read once for all taps. */
-static void FN(direct_wgrad)(const geom *g, const T *gy, const T *x, T *gw) {
+/* Direct weight gradient for few taps: gw[o, c, :, :] sums gy[n, o] * shifted x[n, c] over
+ * samples and output rows. Each tap keeps a row of vector accumulators (acc[k][ow]), so the
+ * inner loop is a plain vertical multiply-add; rows are summed across once at the end. */
+static int FN(direct_wgrad)(const geom *g, const T *gy, const T *x, T *gw) {
+  int failed = 0;
   int64_t Og = g->O / g->G, Cg = g->C / g->G, P = g->OH * g->OW, KK = g->KH * g->KW;
-  int64_t items = g->O * Cg;
-  #pragma omp parallel for schedule(static) if (g->N * P * items * KK >= AG_PARALLEL_GRAIN)
+  int64_t items = g->O * Cg, OW = g->OW;
+  #pragma omp parallel for schedule(dynamic, 1) if (g->N * P * items * KK >= AG_PARALLEL_GRAIN)
   for (int64_t it = 0; it < items; it++) {
     int64_t o = it / Cg, c = it % Cg, grp = o / Og;
-    double acc[CONV_DIRECT_TAPS] = {0};
+    T *acc = malloc(sizeof(T) * (size_t)(KK * OW > 0 ? KK * OW : 1));
+    int64_t lo[CONV_DIRECT_TAPS], hi[CONV_DIRECT_TAPS];
+    if (!acc) {
+      #pragma omp atomic write
+      failed = 1;
+      continue;
+    }
+    memset(acc, 0, sizeof(T) * (size_t)(KK * OW));
+    for (int64_t j = 0; j < g->KW; j++) {
+      int64_t w0 = j * g->dw - g->pw;
+      lo[j] = w0 >= 0 ? 0 : (-w0 + g->sw - 1) / g->sw;
+      hi[j] = g->W - 1 - w0 < 0 ? 0 : (g->W - 1 - w0) / g->sw + 1;
+      if (hi[j] > OW) hi[j] = OW;
+    }
     for (int64_t n = 0; n < g->N; n++) {
       const T *xp = x + (n * g->C + grp * Cg + c) * g->H * g->W;
       const T *gp = gy + (n * g->O + o) * P;
       for (int64_t oh = 0; oh < g->OH; oh++) {
-        const T *gr = gp + oh * g->OW;
+        const T *gr = gp + oh * OW;
         for (int64_t i = 0; i < g->KH; i++) {
           int64_t ih = oh * g->sh - g->ph + i * g->dh;
           if (ih < 0 || ih >= g->H) continue;
           for (int64_t j = 0; j < g->KW; j++) {
-            int64_t w0 = j * g->dw - g->pw;
-            int64_t lo = w0 >= 0 ? 0 : (-w0 + g->sw - 1) / g->sw;
-            int64_t hi = g->W - 1 - w0 < 0 ? 0 : (g->W - 1 - w0) / g->sw + 1;
-            if (hi > g->OW) hi = g->OW;
-            const T *xr = xp + ih * g->W + w0;
-            T part = 0;
+            const T *xr = xp + ih * g->W + j * g->dw - g->pw;
+            T *a = acc + (i * g->KW + j) * OW;
             if (g->sw == 1) {
-              #pragma omp simd reduction(+ : part)
-              for (int64_t ow = lo; ow < hi; ow++) part += gr[ow] * xr[ow];
+              #pragma omp simd
+              for (int64_t ow = lo[j]; ow < hi[j]; ow++) a[ow] += gr[ow] * xr[ow];
             } else {
-              for (int64_t ow = lo; ow < hi; ow++) part += gr[ow] * xr[ow * g->sw];
+              for (int64_t ow = lo[j]; ow < hi[j]; ow++) a[ow] += gr[ow] * xr[ow * g->sw];
             }
-            acc[i * g->KW + j] += part;
           }
         }
       }
     }
-    for (int64_t k = 0; k < KK; k++) gw[it * KK + k] = (T)acc[k];
+    for (int64_t k = 0; k < KK; k++) {
+      double sum = 0;
+      for (int64_t ow = 0; ow < OW; ow++) sum += acc[k * OW + ow];
+      gw[it * KK + k] = (T)sum;
+    }
+    free(acc);
   }
+  return failed ? agt_failc("ag.conv_weight_grad: out of memory (accumulators)") : 0;
 }
 
 static bool FN(is_pointwise)(const geom *g) {
@@ -211,7 +227,7 @@ static int FN(conv_bwd_data)(const geom *g, const T *gy, const T *w, T *gx) {
 static int FN(conv_bwd_weight)(const geom *g, const T *gy, const T *x, T *gw) {
   int64_t Og = g->O / g->G, Cg = g->C / g->G, P = g->OH * g->OW, KK = g->KH * g->KW, K = Cg * KK;
   int64_t HW = g->H * g->W;
-  if (K <= CONV_DIRECT_TAPS) { FN(direct_wgrad)(g, gy, x, gw); return 0; }
+  if (K <= CONV_DIRECT_TAPS) return FN(direct_wgrad)(g, gy, x, gw);
   bool pw = FN(is_pointwise)(g);
   int64_t B = FN(chunk)(g);
   T *col = pw ? NULL : ag_alloc(B * g->C * KK * P * (int64_t)sizeof(T));
@@ -266,6 +282,8 @@ static void FN(bias_grad)(int64_t N, int64_t C, int64_t P, const T *gy, T *gb) {
 #include "internal.h"
 #include <cblas.h>
 #include <limits.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
