@@ -60,10 +60,24 @@ INT_HELPERS(int32_t, i32)
 INT_HELPERS(uint8_t, u8)
 INT_HELPERS(uint8_t, b8)
 
+/* Integer + - * wrap around (two's complement, as PyTorch) instead of overflowing into UB. */
+#define WRAP_f32(T, e) (e)
+#define WRAP_f64(T, e) (e)
+#define WRAP_i64(T, e) ((T)(e))
+#define WRAP_i32(T, e) ((T)(e))
+#define WRAP_u8(T, e) ((T)(e))
+#define WRAP_b8(T, e) ((T)(e))
+#define ARG_f32(x) (x)
+#define ARG_f64(x) (x)
+#define ARG_i64(x) ((uint64_t)(x))
+#define ARG_i32(x) ((uint64_t)(x))
+#define ARG_u8(x) ((uint64_t)(x))
+#define ARG_b8(x) ((uint64_t)(x))
+
 #define DEFINE_BINARY(DT, T, SFX)                                                          \
-  BIN_LOOP(add_##SFX, T, T, x + y)                                                         \
-  BIN_LOOP(sub_##SFX, T, T, x - y)                                                         \
-  BIN_LOOP(mul_##SFX, T, T, x * y)                                                         \
+  BIN_LOOP(add_##SFX, T, T, WRAP_##SFX(T, ARG_##SFX(x) + ARG_##SFX(y)))                     \
+  BIN_LOOP(sub_##SFX, T, T, WRAP_##SFX(T, ARG_##SFX(x) - ARG_##SFX(y)))                     \
+  BIN_LOOP(mul_##SFX, T, T, WRAP_##SFX(T, ARG_##SFX(x) * ARG_##SFX(y)))                     \
   BIN_LOOP(div_loop_##SFX, T, T, div_##SFX(x, y))                                          \
   BIN_LOOP(pow_loop_##SFX, T, T, pow_##SFX(x, y))                                          \
   BIN_LOOP(max_loop_##SFX, T, T, max_##SFX(x, y))                                          \

@@ -161,13 +161,22 @@ double agt_load(int dtype, const char *p) {
   }
 }
 
+/* double to int64 without C's undefined behaviour: NaN gives 0, out-of-range values saturate
+ * (PyTorch leaves these unspecified); narrower integers then wrap around. */
+static inline int64_t to_i64(double v) {
+  if (!(v == v)) return 0;
+  if (v >= 9.2233720368547758e18) return INT64_MAX;
+  if (v <= -9.2233720368547758e18) return INT64_MIN;
+  return (int64_t)v;
+}
+
 void agt_store(int dtype, char *p, double v) {
   switch (dtype) {
   case AG_FLOAT32: *(float *)p = (float)v; break;
   case AG_FLOAT64: *(double *)p = v; break;
-  case AG_INT64: *(int64_t *)p = isfinite(v) ? (int64_t)v : 0; break;
-  case AG_INT32: *(int32_t *)p = isfinite(v) ? (int32_t)(int64_t)v : 0; break;
-  case AG_UINT8: *(uint8_t *)p = isfinite(v) ? (uint8_t)(int64_t)v : 0; break;
+  case AG_INT64: *(int64_t *)p = to_i64(v); break;
+  case AG_INT32: *(int32_t *)p = (int32_t)(uint32_t)(uint64_t)to_i64(v); break;
+  case AG_UINT8: *(uint8_t *)p = (uint8_t)(uint64_t)to_i64(v); break;
   default: *(uint8_t *)p = v != 0; break;
   }
 }
