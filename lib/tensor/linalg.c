@@ -21,11 +21,11 @@ static int same_dtypes(const char *op, ag_tensor *a, ag_tensor *b, ag_tensor *c)
 /* prod = alpha * product; then += beta * input, with input broadcast to prod's shape */
 static ag_tensor *add_scaled(const char *op, ag_tensor *prod, ag_tensor *input, double beta, double alpha) {
   char b1[256], b2[256];
-  int nd;
-  int64_t sz[AG_MAX_DIMS];
-  if (agt_broadcast_shape(op, input, prod, &nd, sz)) goto fail;
-  if (nd != prod->ndim) goto bad;
-  for (int i = 0; i < nd; i++) if (sz[i] != prod->sizes[i]) goto bad;
+  if (input->ndim > prod->ndim) goto bad;
+  for (int i = 1; i <= input->ndim; i++) {   /* from the right: equal, or 1 */
+    int64_t si = input->sizes[input->ndim - i];
+    if (si != 1 && si != prod->sizes[prod->ndim - i]) goto bad;
+  }
   if (alpha != 1 && agt_binary_scalar_(AG_OP_MUL, prod, alpha)) goto fail;
   if (beta != 0) {
     ag_tensor *bi = beta == 1 ? (agt_retain(input), input) : agt_binary_scalar(AG_OP_MUL, input, beta, 0);
@@ -269,7 +269,7 @@ ag_tensor *agt_linalg_solve(ag_tensor *a, ag_tensor *b) {
   bb.ndim = b->ndim - bcore;
   int nbd;
   int64_t bs[AG_MAX_DIMS + 2];
-  if (agt_broadcast_shape(op, &ba, &bb, &nbd, bs)) return NULL;
+  if (agt_broadcast_shape("linalg.solve", &ba, &bb, &nbd, bs)) return NULL;   /* says "ag.linalg.solve: ..." */
   if (nbd + 2 > AG_MAX_DIMS) return agt_fail("%s: too many dimensions", op);
   int64_t as[AG_MAX_DIMS], xs[AG_MAX_DIMS];
   for (int i = 0; i < nbd; i++) as[i] = xs[i] = bs[i];

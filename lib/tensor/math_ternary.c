@@ -4,7 +4,6 @@
  * exact at weight 0 and 1). Operands are promoted to a common dtype as PyTorch does. */
 #include "iter.h"
 #include "ag_math.h"
-#include <stdio.h>
 #include <tgmath.h>
 
 /* the number parameter (value, or lerp's weight), written before the iterator runs */
@@ -64,11 +63,9 @@ static int tern_plan(const char *op, ag_tensor *a, ag_tensor *b, ag_tensor *c, i
 
 static ag_tensor *ternary(int kind, ag_tensor *a, ag_tensor *b, ag_tensor *c, double v) {
   const char *op = tern_names[kind];
-  char opname[32];
-  snprintf(opname, sizeof opname, "ag.%s", op);
   int nd, dt;
   int64_t sz[AG_MAX_DIMS];
-  if (tern_plan(opname, a, b, c, &nd, sz, &dt)) return NULL;
+  if (tern_plan(op, a, b, c, &nd, sz, &dt)) return NULL;   /* its errors say "ag.<op>: ..." */
   if ((kind == T_LERP || kind == T_LERPS) && !agt_is_float(dt))
     return agt_fail("ag.lerp: expected floating-point tensors, but got %s; convert them first, e.g. "
                     "x:float()", agt_dtype_name(dt));

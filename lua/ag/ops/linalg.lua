@@ -220,8 +220,13 @@ function E.einsum(equation, ...)
     if ne and ne > ell_rank then ell_rank = ne end
     labels[i] = ls
     local shape = ops[i].shape
+    local own = {}   -- a subscript repeated within this operand must have one size
     for d, l in ipairs(ls) do
       local s = shape[d]
+      if own[l] and own[l] ~= s then
+        fail("subscript '%s' is repeated in operand %d for dimensions of different sizes %d and %d", l, i, own[l], s)
+      end
+      own[l] = s
       if sizes[l] == nil or sizes[l] == 1 then
         sizes[l] = sizes[l] == nil and s or (s ~= 1 and s or 1)
         first_op[l] = first_op[l] or i
