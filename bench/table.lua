@@ -33,6 +33,14 @@ for _, op in ipairs({'add', 'mul', 'exp'}) do
       string.format('memcpy-bound: %s GB/s vs memcpy %s; 1 thread %s GB/s (%s)', f(gbs, '%.1f'),
                     f(mem, '%.1f'), f(gbs1, '%.1f'), (gbs1 and mem) and string.format('%.2f×', gbs1 / mem) or 'n/a'))
 end
+-- rows for any other `KEY` / `KEY_torch` pair (benchmarks added later)
+local known = {add16_us = 1, mm_gflops = 1, ag_fwd_us = 1, ag_fwdbwd_us = 1, ew_add_ms = 1, ew_mul_ms = 1, ew_exp_ms = 1}
+local extra = {}
+for k, v in pairs(r) do
+  if not known[k] and r[k .. '_torch'] then extra[#extra + 1] = k end
+end
+table.sort(extra)
+for _, k in ipairs(extra) do row('`' .. k .. '`', f(r[k]), f(r[k .. '_torch']), ratio(r[k], r[k .. '_torch']), '') end
 print()
 print(string.format('ratio: ag time / PyTorch time (below 1: ag is faster), except the cblas row ' ..
                     '(ag GFLOP/s / cblas GFLOP/s). memcpy: ffi.copy of 16 MB (one thread), %s ms; GB/s count ' ..
