@@ -1,11 +1,12 @@
 # nn_softmax.py: PyTorch's side of bench/nn_softmax.lua (same shapes, same timing: µs per
-# call, min over reps; forward, and forward + backward).
+# call, min over 300 reps of one call; forward, and forward + backward).
 import os
 from bench_util import torch, timeit, result, reps
 import torch.nn.functional as F
 
 N, C = 128, 1000
-iters = int(os.environ.get('BENCH_SOFTMAX_ITERS', '200'))
+iters = int(os.environ.get('BENCH_SOFTMAX_ITERS', '1'))
+reps_ = max(reps, int(os.environ.get('BENCH_SOFTMAX_REPS', '300')))
 
 
 def us(f):
@@ -13,7 +14,7 @@ def us(f):
     def run():
         for _ in range(iters):
             f()
-    return timeit(reps, run)[0] / iters * 1e6
+    return timeit(reps_, run)[0] / iters * 1e6
 
 
 torch.manual_seed(0)

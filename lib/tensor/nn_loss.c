@@ -167,6 +167,29 @@ static ag_tensor *rows_to_input(ag_tensor *rows, int ndim, const int64_t *sizes)
 CE_ROWS(float, f32, agt_exp_f32)
 CE_ROWS(double, f64, agt_exp_f64)
 
+#ifdef AG_NN_AVX512
+AG_AVX512 static void ce_rows_f32_avx512(const float *x, const int64_t *tg, const float *w, int64_t r0, int64_t r1,
+                                         int64_t C, int64_t ii, int smooth, double W, float *lse, double *nll, double *sm) {
+  for (int64_t r = r0; r < r1; r++) {
+    const float *xr = x + r * C;
+    float m = agt_max512(xr, C);
+    if (m == -INFINITY) m = 0;
+    double ls = log((double)agt_expsum512(xr, m, NULL, C, 0));
+    lse[2 * r] = m;
+    lse[2 * r + 1] = (float)ls;
+    int64_t k = tg[r];
+    if (k == ii) { nll[r] = 0; sm[r] = 0; continue; }
+    nll[r] = (w ? (double)w[k - 1] : 1.0) * (((double)m - (double)xr[k - 1]) + ls);
+    if (smooth) {
+      float sx = 0;
+      if (w) { _Pragma("omp simd reduction(+:sx)") for (int64_t c = 0; c < C; c++) sx += w[c] * (m - xr[c]); }
+      else { _Pragma("omp simd reduction(+:sx)") for (int64_t c = 0; c < C; c++) sx += m - xr[c]; }
+      sm[r] = (double)sx + W * ls;
+    }
+  }
+}
+#endif
+
 /* rows [0, R) split across threads when the work is large */
 #define PAR_ROWS(R, C, CALL)                                                                \
   do {                                                                                      \
@@ -207,6 +230,11 @@ ag_tensor *agt_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight,
     if (x->scalar_type == AG_FLOAT32) {
       const float *xp = (const float *)agt_ptr(p.rows), *wp = p.w ? (const float *)agt_ptr(p.w) : NULL;
       float *lp = (float *)agt_ptr(lse);
+#ifdef AG_NN_AVX512
+      if (agt_nn_avx512())
+        PAR_ROWS(R, C, ce_rows_f32_avx512(xp, tg, wp, r0, r1, C, ignore_index, smooth, p.W, lp, nll, sm));
+      else
+#endif
       PAR_ROWS(R, C, ce_rows_f32(xp, tg, wp, r0, r1, C, ignore_index, smooth, p.W, lp, nll, sm));
     } else {
       const double *xp = (const double *)agt_ptr(p.rows), *wp = p.w ? (const double *)agt_ptr(p.w) : NULL;

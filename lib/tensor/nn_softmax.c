@@ -62,6 +62,26 @@ enum { JB = 64 };   /* inner positions processed together when the dim is not th
 SOFTMAX_ROWS(float, f32, agt_exp_f32)
 SOFTMAX_ROWS(double, f64, agt_exp_f64)
 
+#ifdef AG_NN_AVX512
+/* float32 rows with the AVX-512 helpers: softmax stores exp(x - m) and scales it by 1/sum;
+ * log_softmax sums exp(x - m) without storing and writes (x - m) - log(sum) */
+AG_AVX512 static void sm_rows_f32_avx512(const float *x, float *y, int64_t r0, int64_t r1, int64_t C, int lg) {
+  for (int64_t r = r0; r < r1; r++) {
+    const float *xr = x + r * C;
+    float *yr = y + r * C;
+    float m = agt_max512(xr, C);
+    if (m == -INFINITY) m = 0;
+    if (lg) {   /* y = x - m while summing, then y -= log(sum) in cache */
+      float ls = (float)log((double)agt_expsum512(xr, m, yr, C, 1));
+      agt_affine512(yr, yr, 0.0f, 1.0f, -ls, C);
+    } else {
+      float s = agt_expsum512(xr, m, yr, C, 0);
+      agt_affine512(yr, yr, 0.0f, 1.0f / s, 0.0f, C);
+    }
+  }
+}
+#endif
+
 /* ---- backward: softmax gi = y (g - sum(g y)); log_softmax gi = g - exp(y) sum(g) ---- */
 #define SOFTMAX_BWD(T, SFX, EXP)                                                            \
   AG_NN_CLONES static void smb_rows_##SFX(const T *g, const T *y, T *gi, int64_t r0, int64_t r1, int64_t C, int lg) { \
@@ -139,6 +159,11 @@ ag_tensor *agt_softmax(ag_tensor *x, int dim, int lg) {
   if (outer * C * inner > 0) {
     if (x->scalar_type == AG_FLOAT32) {
       const float *xp = (const float *)agt_ptr(xc); float *yp = (float *)agt_ptr(y);
+#ifdef AG_NN_AVX512
+      if (inner == 1 && agt_nn_avx512())
+        DISPATCH(f32, float, sm_rows_f32_avx512(xp, yp, r0, r1, C, lg), ((void)nj, (void)base));
+      else
+#endif
       DISPATCH(f32, float, sm_rows_f32(xp, yp, r0, r1, C, lg),
                sm_block_f32(xp + base, yp + base, C, inner, nj, lg));
     } else {
