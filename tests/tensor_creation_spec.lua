@@ -98,6 +98,11 @@ describe("zeros, ones, full, empty", function()
     assert.are.equal('uint8', ag.zeros(1, {dtype = ag.uint8}).dtype)
   end)
 
+  it("accept an empty options table after the sizes", function()
+    assert.are.same({2, 3}, ag.zeros({2, 3}, {}).shape)
+    assert.are.same({2, 3}, ag.ones(2, 3, {}).shape)
+  end)
+
   it("make a 0-dim tensor when given no sizes", function()
     assert.are.same({}, ag.zeros().shape)
     assert.are.equal(1, ag.ones():item())
