@@ -56,6 +56,12 @@ for _, name in ipairs(families) do
 end
 for k, f in pairs(tensor.methods) do if ag[k] == nil then ag[k] = f end end
 ag.F = package.loaded['ag.nn.functional']
+-- convolution, pooling and interpolation join nn.functional
+if ag.F and package.searchpath('ag.nn.functional_conv', package.path) then
+  for k, f in pairs(require 'ag.nn.functional_conv') do
+    if ag.F[k] == nil then ag.F[k] = f end
+  end
+end
 
 -- checkpoints, and the higher layers loaded on first use (they require 'ag' themselves)
 local serialization = require 'ag.serialization'
