@@ -13,26 +13,31 @@ local istype, ffi_gc, ffi_string = ffi.istype, ffi.gc, ffi.string
 local release = C.ag_ref_release
 
 -- memory: an adaptive soft limit on live tensor bytes (Torch7's heap tracking, made adaptive)
+-- After each collection the limit is what survived plus headroom: at least MIN_HEADROOM,
+-- or half the live bytes for big working sets. Garbage tensors thus never hold more than
+-- the headroom, and a loop's buffers cycle through the allocator's cache instead of fresh
+-- pages.
 local stats = C.ag_alloc_stats_get()
-local MIN_LIMIT = 256 * 1024 * 1024
+local MIN_HEADROOM = 64 * 1024 * 1024
 core.stats = stats
 
 local function collect()
   collectgarbage('collect')
   local live = tonumber(stats.live_bytes)
-  local limit = math.max(MIN_LIMIT, live * 2)
-  stats.soft_limit = limit
+  stats.soft_limit = live + math.max(MIN_HEADROOM, live * 0.5)
   stats.over_limit = 0
 end
+stats.soft_limit = math.max(tonumber(stats.live_bytes), 0) + MIN_HEADROOM
 core.collect = collect
 
-function core.set_memory_limit(bytes)   -- the floor of the soft limit; returns the old one
+-- The smallest headroom of garbage tensor bytes before a collection; returns the old one.
+function core.set_memory_limit(bytes)
   if type(bytes) ~= 'number' or bytes ~= bytes or bytes < 0 then
     error("ag.set_memory_limit: expected a number of bytes >= 0, got " .. tostring(bytes), 2)
   end
-  local old = MIN_LIMIT
-  MIN_LIMIT = bytes
-  stats.soft_limit = math.max(MIN_LIMIT, tonumber(stats.live_bytes) * 2)
+  local old = MIN_HEADROOM
+  MIN_HEADROOM = bytes
+  stats.soft_limit = tonumber(stats.live_bytes) + MIN_HEADROOM
   return old
 end
 
