@@ -193,6 +193,8 @@ describe("ag.linalg", function()
     -- cofactors by hand: C_ij = (-1)^(i+j) det(minor_ij); rank 2, so not all zero
     U.close(s.grad, {{4, 4, -4}, {-2, -2, 2}, {0, 0, 0}}, 1e-12)
     assert.is_true(gradcheck(ag.linalg.det, {leaf({{1, 2, 3}, {2, 4, 6}, {1, 0, 1}})}))
+    local s2 = leaf({{1, 2, 3}, {2, 4, 6}, {1, 0, 1}})   -- under create_graph too (first order there)
+    U.close(ag.autograd.grad(ag.linalg.det(s2), s2, {create_graph = true}), {{4, 4, -4}, {-2, -2, 2}, {0, 0, 0}}, 1e-12)
   end)
 
   it("solve: A X = B for a matrix B, a vector b and broadcast batches (LinalgSolveExBackward0)", function()

@@ -79,10 +79,12 @@ FORMULA(f_det) {
   BEGIN;
   ag_tensor *a = saved(s, n, 0);
   ag_tensor *gu = unsq(s, unsq(s, g, -1), -1);
-  if (aga_grad_mode) {
+  ag_tensor *ai = aga_grad_mode && a ? aga_linalg_inv(a) : NULL;   /* NULL when singular */
+  if (ai) {
+    track(s, ai);
     ag_tensor *d = unsq(s, unsq(s, saved(s, n, 1), -1), -1);
-    SET(0, mul(s, mul(s, gu, d), mT(s, inv_(s, a))));
-  } else {
+    SET(0, mul(s, mul(s, gu, d), mT(s, ai)));
+  } else {   /* not recorded, or singular under create_graph (then first order only) */
     SET(0, mul(s, gu, a ? track(s, agt_linalg_cofactor(a)) : NULL));
   }
   END;
