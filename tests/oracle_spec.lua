@@ -20,11 +20,6 @@ local STRICT = os.getenv('ORACLE_STRICT') == '1'
 local KNOWN_GAPS = {
   ["scaled_dot_product_attention"]  = "not in ag yet",
   ["unflatten"]                     = "not in ag yet",
-  -- the fused cross_entropy rounds lse = max + log(sum) to float32 before subtracting the
-  -- target logit, which loses ~3e-5 at |logits| ~ 1000 (lib/tensor/nn_loss.c)
-  ["cross_entropy: logits +-1000 [float32]"] = "float32 cross_entropy is off by 2.9e-5 at logits of 1000",
-  -- PyTorch divides by max(p (1 - p), 1e-12); ag gives nan at p = 0 and p = 1
-  ["binary_cross_entropy: probabilities 0 and 1 (log clamped at -100)"] = "gradient is nan at p = 0 and 1",
 }
 
 local TOL = {float64 = {rtol = 1e-10, atol = 1e-10}, float32 = {rtol = 1.3e-6, atol = 1e-5}}
