@@ -172,6 +172,33 @@ describe('F.layer_norm / F.group_norm', function()
     assert.is_true(gradcheck(function(x, w, b) return F.group_norm(x, 2, w, b) end, {randn(2, 4, 3), randn(4), randn(4)}))
     assert.is_true(gradgradcheck(function(x, w) return F.group_norm(x, 3, w) end, {randn(2, 3, 2), randn(3)}))
   end)
+  it('records the fused nodes NativeLayerNormBackward0 / NativeBatchNormBackward0', function()
+    local x = randn(4, 3)
+    assert.are.equal('NativeLayerNormBackward0', F.layer_norm(x, {3}).grad_fn:name())
+    assert.are.equal('NativeBatchNormBackward0', F.batch_norm(x, nil, nil, nil, nil, true).grad_fn:name())
+    -- only the weight requires grad: still recorded
+    local w = randn(3)
+    assert.are.equal('NativeLayerNormBackward0', F.layer_norm(ag.randn(2, 3), {3}, w).grad_fn:name())
+  end)
+  it('keeps float32 statistics exact under a large offset (accumulated in double)', function()
+    local base = ag.randn(8, 256)
+    local x = base * 0.01 + 1e4
+    local y = F.layer_norm(x, {256})
+    local want = F.layer_norm(x:double(), {256})      -- the same float32 values, in double
+    close(y, want:totable(), 1e-3)
+    local xb = x:t():contiguous()
+    local yb = F.batch_norm(xb, nil, nil, nil, nil, true)
+    close(yb, F.batch_norm(xb:double(), nil, nil, nil, nil, true):totable(), 1e-3)
+  end)
+  it('handles non-contiguous input and weights, and evaluation-mode double backward', function()
+    assert.is_true(gradcheck(function(x, w) return F.layer_norm(x:t(), {2}, w) end, {randn(2, 3), randn(2)}))
+    assert.is_true(gradcheck(function(x, w, b) return F.batch_norm(x:transpose(1, 2), nil, nil, w, b, true) end,
+                             {randn(3, 4), randn(3), randn(3)}))
+    local rm, rv = ag.randn(3, {dtype = 'float64'}), ag.rand(3, {dtype = 'float64'}) + 0.5
+    assert.is_true(gradgradcheck(function(x, w, b) return F.batch_norm(x, rm, rv, w, b, false) end,
+                                 {randn(2, 3, 2), randn(3), randn(3)}))
+    assert.is_true(gradgradcheck(function(x, b) return F.layer_norm(x, {3}, nil, b) end, {randn(2, 3), randn(3)}))
+  end)
   it('explains shape mismatches', function()
     raises(function() F.layer_norm(ag.randn(2, 3), {4}) end,
            'ag.layer_norm', 'normalized_shape=[4]', 'expected input with shape [*, 4]', '[2, 3]')

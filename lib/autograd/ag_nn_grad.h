@@ -21,6 +21,11 @@ ag_tensor *aga_nll_loss_backward(ag_tensor *g, ag_tensor *target, ag_tensor *wei
                                  int reduction, int ndim, const int64_t *sizes, int dtype);
 /* BinaryCrossEntropyBackward0 (logs clamped at -100; PyTorch's backward, finite at 0 and 1) */
 ag_tensor *aga_binary_cross_entropy(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int reduction);
+/* NativeLayerNormBackward0 / NativeBatchNormBackward0 over the fused kernels; weight and
+ * bias may be NULL; batch_norm updates the running statistics in training when given */
+ag_tensor *aga_layer_norm(ag_tensor *x, int nd, ag_tensor *w, ag_tensor *b, double eps);
+ag_tensor *aga_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_tensor *running_mean, ag_tensor *running_var,
+                          int training, double momentum, double eps);
 /* AG_FFI_END */
 
 #endif

@@ -195,3 +195,137 @@ ag_tensor *aga_binary_cross_entropy(ag_tensor *x, ag_tensor *t, ag_tensor *weigh
   if (n) { n->i[0] = reduction; n->i[1] = weight != NULL; n->d[0] = (double)agt_numel(x); }
   return finish(loss, n);
 }
+
+/* ---- layer_norm and batch_norm (fused kernels in lib/tensor/nn_norm.c). Inputs x, weight,
+ * bias (either may be absent); saves x, mean, rstd, weight. Without create_graph the fused
+ * backward kernel runs; under create_graph the same formulas are built from aga_ ops on x,
+ * with the statistics recomputed differentiably, so double backward is exact. ---- */
+
+/* a per-channel [C] vector viewed as [1, C, 1, ...] against an input of ndim dims */
+static ag_tensor *channel_view(scope *s, ag_tensor *v, int ndim) {
+  if (!v) return NULL;
+  int64_t shape[AG_MAX_DIMS];
+  for (int d = 0; d < ndim; d++) shape[d] = 1;
+  shape[1] = v->sizes[0];
+  return track(s, aga_view(v, ndim, shape));
+}
+static ag_tensor *mean_keep(scope *s, ag_tensor *t, int nd, const int64_t *dims) {
+  return t ? track(s, aga_reduce(AG_RED_MEAN, t, nd, dims, 1)) : NULL;
+}
+
+/* shared create_graph formula: dims = the normalized dims (1-based); training: statistics
+ * from x, else m/r are the saved (constant) statistics already shaped to broadcast */
+static int norm_formula(aga_node *n, ag_tensor **gout, ag_tensor **gin, int nd, const int64_t *dims,
+                        int training, ag_tensor *m, ag_tensor *r, ag_tensor *wv, bool per_channel) {
+  BEGIN;
+  ag_tensor *x = saved(s, n, 0);
+  double eps = n->d[0];
+  ag_tensor *xc, *rstd;
+  if (training) {
+    xc = sub(s, x, mean_keep(s, x, nd, dims));
+    rstd = pows(s, adds(s, mean_keep(s, mul(s, xc, xc), nd, dims), eps), -0.5);
+  } else {
+    xc = sub(s, x, m);
+    rstd = r;
+  }
+  ag_tensor *xhat = mul(s, xc, rstd);
+  ag_tensor *gw = wv ? mul(s, g, wv) : g;
+  if (training)
+    SET(0, mul(s, rstd, sub(s, sub(s, gw, mean_keep(s, gw, nd, dims)), mul(s, xhat, mean_keep(s, mul(s, gw, xhat), nd, dims)))));
+  else
+    SET(0, mul(s, gw, rstd));
+  const aga_input_meta *mw = &n->in_meta[1], *mb = &n->in_meta[2];
+  if (per_channel) {
+    ag_tensor *gxh = mul(s, g, xhat);
+    SET(1, gxh ? track(s, aga_reduce(AG_RED_SUM, gxh, nd, dims, 0)) : NULL);
+    SET(2, track(s, aga_reduce(AG_RED_SUM, g, nd, dims, 0)));
+  } else {
+    ag_tensor *gxh = mul(s, g, xhat);
+    SET(1, gxh ? track(s, aga_sum_to_size(gxh, mw->ndim, mw->sizes)) : NULL);
+    SET(2, track(s, aga_sum_to_size(g, mb->ndim, mb->sizes)));
+  }
+  END;
+}
+
+/* hand a fused backward's results (NULL where not needed) to the engine */
+static void fused_norm_backward(ag_tensor **gin, int rc, ag_tensor *gx, ag_tensor *gw, ag_tensor *gb) {
+  if (rc) return;
+  gin[0] = gx; gin[1] = gw; gin[2] = gb;
+}
+
+/* i[0] = nd, i[1] = has weight; d[0] = eps */
+FORMULA(f_layer_norm) {
+  scope S0 = {.n = 0};
+  ag_tensor *x = track(&S0, aga_unpack(n, 0)), *w = n->i[1] ? track(&S0, aga_unpack(n, 3)) : NULL;
+  int nd = (int)n->i[0], rc = -1;
+  if (x && (w || !n->i[1])) {
+    if (!aga_grad_mode) {
+      ag_tensor *mean = track(&S0, aga_unpack(n, 1)), *rstd = track(&S0, aga_unpack(n, 2));
+      ag_tensor *gx = NULL, *gw = NULL, *gb = NULL;
+      if (mean && rstd) {
+        rc = agt_layer_norm_backward(gout[0], x, mean, rstd, w, nd, needs(n, 0) ? &gx : NULL, needs(n, 1) ? &gw : NULL,
+                                     needs(n, 2) ? &gb : NULL);
+        fused_norm_backward(gin, rc, gx, gw, gb);
+      }
+    } else {
+      int64_t dims[AG_MAX_DIMS];
+      for (int k = 0; k < nd; k++) dims[k] = x->ndim - nd + k + 1;
+      rc = norm_formula(n, gout, gin, nd, dims, 1, NULL, NULL, w, false);
+    }
+  }
+  int rc2 = done(&S0);
+  return rc ? rc : rc2;
+}
+static const aga_kind_info layer_norm_kind = {"NativeLayerNormBackward0", f_layer_norm};
+
+ag_tensor *aga_layer_norm(ag_tensor *x, int nd, ag_tensor *w, ag_tensor *b, double eps) {
+  bool rec = aga_should_record(x) || aga_should_record(w) || aga_should_record(b);
+  ag_tensor *mean = NULL, *rstd = NULL;
+  ag_tensor *y = agt_layer_norm(x, nd, w, b, eps, rec ? &mean : NULL, rec ? &rstd : NULL);
+  if (!y || !rec) return y;
+  aga_node *n = keep(aga_node_new(&layer_norm_kind, 3, (ag_tensor *[]){x, w, b}, 1), x, 0, mean, 0, rstd, 0);
+  agt_release(mean); agt_release(rstd);
+  if (n && w && aga_save(n, 3, w, 0)) { aga_node_release(n); n = NULL; }
+  if (n) { n->i[0] = nd; n->i[1] = w != NULL; n->d[0] = eps; }
+  return finish(y, n);
+}
+
+/* i[0] = training, i[1] = has weight; d[0] = eps */
+FORMULA(f_batch_norm) {
+  scope S0 = {.n = 0};
+  scope *s = &S0;
+  ag_tensor *x = saved(s, n, 0), *w = n->i[1] ? saved(s, n, 3) : NULL;
+  ag_tensor *mean = saved(s, n, 1), *rstd = saved(s, n, 2);
+  int training = (int)n->i[0], rc = -1;
+  if (x && mean && rstd && (w || !n->i[1])) {
+    if (!aga_grad_mode) {
+      ag_tensor *gx = NULL, *gw = NULL, *gb = NULL;
+      rc = agt_batch_norm_backward(gout[0], x, mean, rstd, w, training, needs(n, 0) ? &gx : NULL,
+                                   needs(n, 1) ? &gw : NULL, needs(n, 2) ? &gb : NULL);
+      fused_norm_backward(gin, rc, gx, gw, gb);
+    } else {
+      int64_t dims[AG_MAX_DIMS];
+      int nd = 0;
+      for (int d = 0; d < x->ndim; d++) if (d != 1) dims[nd++] = d + 1;
+      rc = norm_formula(n, gout, gin, nd, dims, training, channel_view(s, mean, x->ndim),
+                        channel_view(s, rstd, x->ndim), channel_view(s, w, x->ndim), true);
+    }
+  }
+  int rc2 = done(s);
+  return rc ? rc : rc2;
+}
+static const aga_kind_info batch_norm_kind = {"NativeBatchNormBackward0", f_batch_norm};
+
+ag_tensor *aga_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_tensor *running_mean, ag_tensor *running_var,
+                          int training, double momentum, double eps) {
+  bool rec = aga_should_record(x) || aga_should_record(w) || aga_should_record(b);
+  ag_tensor *mean = NULL, *rstd = NULL;
+  ag_tensor *y = agt_batch_norm(x, w, b, running_mean, running_var, training, momentum, eps, rec ? &mean : NULL,
+                                rec ? &rstd : NULL);
+  if (!y || !rec) return y;
+  aga_node *n = keep(aga_node_new(&batch_norm_kind, 3, (ag_tensor *[]){x, w, b}, 1), x, 0, mean, 0, rstd, 0);
+  agt_release(mean); agt_release(rstd);
+  if (n && w && aga_save(n, 3, w, 0)) { aga_node_release(n); n = NULL; }
+  if (n) { n->i[0] = training; n->i[1] = w != NULL; n->d[0] = eps; }
+  return finish(y, n);
+}

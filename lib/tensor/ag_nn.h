@@ -35,6 +35,21 @@ ag_tensor *agt_cross_entropy_target_weights(ag_tensor *x, ag_tensor *target, ag_
 ag_tensor *agt_nll_loss(ag_tensor *x, ag_tensor *target, ag_tensor *weight, int64_t ignore_index, int reduction);
 ag_tensor *agt_nll_loss_backward(ag_tensor *g, ag_tensor *target, ag_tensor *weight, int64_t ignore_index,
                                  int reduction, int ndim, const int64_t *sizes, int dtype);
+
+/* layer_norm over the last nd dims (weight and bias, optional, have their shape); *mean and
+ * *rstd (optional) get each row's statistics. The backward computes the gradients whose
+ * pointers are not NULL (gx: the input's, gw/gb: the weight's and bias's). */
+ag_tensor *agt_layer_norm(ag_tensor *x, int nd, ag_tensor *w, ag_tensor *b, double eps, ag_tensor **mean,
+                          ag_tensor **rstd);
+int agt_layer_norm_backward(ag_tensor *g, ag_tensor *x, ag_tensor *mean, ag_tensor *rstd, ag_tensor *w, int nd,
+                            ag_tensor **gx, ag_tensor **gw, ag_tensor **gb);
+/* batch_norm over [N, C, ...] per channel: in training the batch statistics (and the running
+ * ones, when given, updated in place with momentum and the unbiased variance); otherwise the
+ * running statistics. *mean and *rstd get the statistics used. */
+ag_tensor *agt_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_tensor *running_mean, ag_tensor *running_var,
+                          int training, double momentum, double eps, ag_tensor **mean, ag_tensor **rstd);
+int agt_batch_norm_backward(ag_tensor *g, ag_tensor *x, ag_tensor *mean, ag_tensor *rstd, ag_tensor *w, int training,
+                            ag_tensor **gx, ag_tensor **gw, ag_tensor **gb);
 /* AG_FFI_END */
 
 #endif

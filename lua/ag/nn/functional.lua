@@ -443,35 +443,9 @@ function F.batch_norm(x, ...)
                 what, c, shape_str(x), shape_str(v)), 2)
     end
   end
-  local nd = x.ndim
-  local y
-  if training then
-    local dims, count = {1}, x.shape[1]
-    for d = 3, nd do dims[#dims + 1] = d; count = count * x.shape[d] end
-    if count <= 1 then
-      error(fmt("ag.batch_norm: expected more than 1 value per channel when training, got input size %s",
-                shape_str(x)), 2)
-    end
-    local mean = x:mean(dims, true)
-    local var = x:var(dims, {correction = 0, keepdim = true})
-    y = (x - mean) * (var + eps):rsqrt()
-    if rm ~= nil or rv ~= nil then
-      grad_mode.no_grad(function()
-        if rm ~= nil then rm:mul_(1 - momentum):add_(mean:detach():view(c):to(rm.dtype) * momentum) end
-        if rv ~= nil then
-          rv:mul_(1 - momentum):add_(var:detach():view(c):to(rv.dtype) * (momentum * count / (count - 1)))
-        end
-      end)
-    end
-  else
-    if rm == nil or rv == nil then
-      error("ag.batch_norm: running_mean and running_var are needed in evaluation mode (training = false)", 2)
-    end
-    y = (x - channel_view(rm, nd, c)) * (channel_view(rv, nd, c) + eps):rsqrt()
-  end
-  if w ~= nil then y = y * channel_view(w, nd, c) end
-  if b ~= nil then y = y + channel_view(b, nd, c) end
-  return y
+  -- fused kernel (lib/tensor/nn_norm.c): statistics in double, running stats updated in place
+  return wrap(C.aga_batch_norm(x.p, w and w.p or nil, b and b.p or nil, rm and rm.p or nil, rv and rv.p or nil,
+                               training and 1 or 0, momentum, eps))
 end
 
 local LN_NAMES = {'normalized_shape', 'weight', 'bias', 'eps'}
@@ -499,14 +473,7 @@ function F.layer_norm(x, ...)
                 table.concat(ns, ', '), shape_str(v)), 2)
     end
   end
-  local dims = {}
-  for i = 1, k do dims[i] = nd - k + i end
-  local mean = x:mean(dims, true)
-  local var = x:var(dims, {correction = 0, keepdim = true})
-  local y = (x - mean) * (var + eps):rsqrt()
-  if w ~= nil then y = y * w end
-  if b ~= nil then y = y + b end
-  return y
+  return wrap(C.aga_layer_norm(x.p, k, w and w.p or nil, b and b.p or nil, eps))
 end
 
 local GN_NAMES = {'num_groups', 'weight', 'bias', 'eps'}
@@ -530,10 +497,8 @@ function F.group_norm(x, ...)
       error(fmt("ag.group_norm: %s should have %d elements (one per channel), got shape %s", what, c, shape_str(v)), 2)
     end
   end
-  local xr = x:reshape(n, g, -1)
-  local mean = xr:mean(3, true)
-  local var = xr:var(3, {correction = 0, keepdim = true})
-  local y = ((xr - mean) * (var + eps):rsqrt()):reshape(x.shape)
+  -- each group of each sample is a layer_norm row; the per-channel affine follows
+  local y = wrap(C.aga_layer_norm(x:reshape(n, g, -1).p, 1, nil, nil, eps)):reshape(x.shape)
   if w ~= nil then y = y * channel_view(w, x.ndim, c) end
   if b ~= nil then y = y + channel_view(b, x.ndim, c) end
   return y
