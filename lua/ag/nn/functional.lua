@@ -413,6 +413,25 @@ channel_dropout('dropout1d', 3)
 channel_dropout('dropout2d', 3)
 channel_dropout('dropout3d', 3)
 
+-- SELU's companion: dropped units are set to SELU's negative saturation value, then an
+-- affine map keeps mean and variance (PyTorch's constants). Off unless training = true.
+function F.alpha_dropout(x, ...)
+  local o = parse('alpha_dropout', DROP_NAMES, select('#', ...), ...)
+  check(x, 'alpha_dropout')
+  local p = o.p == nil and 0.5 or o.p
+  check_number('alpha_dropout', 'p (the probability of an element to be dropped)', p, 0, 1)
+  if not o.training or p == 0 or x:numel() == 0 then return x end
+  if p == 1 then return x * 0 end
+  local alpha = 1.7580993408473766
+  local a = 1 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+  local mask = keep_mask(x, x.shape, 1 - p)
+  local b = (mask - 1) * (alpha * a) + alpha * a * p
+  grad_mode.no_grad(function() mask:mul_(a) end)
+  local y = x * mask + b
+  if o.inplace then return x:copy_(y) end
+  return y
+end
+
 -- ---------------------------------------------------------------- normalization
 
 -- shape [1, C, 1, ...] for a per-channel vector against an [N, C, ...] input
