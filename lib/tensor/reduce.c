@@ -61,6 +61,21 @@ static inline int64_t offset_of(int n, const int64_t *sz, const int64_t *st, int
  * depend on the number of threads. */
 #define RED_BLOCK 32768
 
+/* Run BODY with x bound to each reduced element under `base`, innermost dim as a plain
+ * strided loop (the division-heavy offset_of runs once per row, not per element). A
+ * `break` in BODY ends the current row only. */
+#define FOR_REDUCED(p, base, T, BODY)                                                      \
+  do {                                                                                     \
+    int nr_ = (p)->nr;                                                                     \
+    int64_t in_ = nr_ ? (p)->rsz[nr_ - 1] : 1, s_ = nr_ ? (p)->rst[nr_ - 1] : 0;          \
+    int64_t rows_ = in_ ? (p)->rcount / in_ : 0;                                           \
+    for (int64_t q_ = 0; q_ < rows_; q_++) {                                               \
+      const T *row_ = (base) + (nr_ > 1 ? offset_of(nr_ - 1, (p)->rsz, (p)->rst, q_) : 0);  \
+      if (s_ == 1) { for (int64_t r_ = 0; r_ < in_; r_++) { T x = row_[r_]; BODY; } }     \
+      else { for (int64_t r_ = 0; r_ < in_; r_++) { T x = row_[r_ * s_]; BODY; } }        \
+    }                                                                                      \
+  } while (0)
+
 /* For each output element o: walk the reduced elements x and fold them with STEP. */
 #define RED_KERNEL(NAME, T, ACC_T, INIT, STEP, FINISH, OUT_T)                               \
   static void NAME(const plan *p, const T *in, OUT_T *out, double extra) {                 \
@@ -89,15 +104,7 @@ static inline int64_t offset_of(int n, const int64_t *sz, const int64_t *st, int
     for (int64_t o = 0; o < p->kcount; o++) {                                             \
       const T *base = in + offset_of(p->nk, p->ksz, p->kst, o);                          \
       ACC_T acc = INIT;                                                                   \
-      if (p->nr <= 1) {                                                                   \
-        int64_t n = p->nr ? p->rsz[0] : 1, s = p->nr ? p->rst[0] : 0;                     \
-        if (s == 1) { for (int64_t r = 0; r < n; r++) { T x = base[r]; STEP; } }          \
-        else { for (int64_t r = 0; r < n; r++) { T x = base[r * s]; STEP; } }             \
-      } else {                                                                            \
-        for (int64_t r = 0; r < p->rcount; r++) {                                         \
-          T x = base[offset_of(p->nr, p->rsz, p->rst, r)]; STEP;                         \
-        }                                                                                 \
-      }                                                                                   \
+      FOR_REDUCED(p, base, T, STEP);                                                      \
       out[o] = (OUT_T)(FINISH);                                                           \
     }                                                                                     \
   }
@@ -156,7 +163,25 @@ ag_tensor *agt_reduce(int op, ag_tensor *a, int ndims, const int64_t *dims, int 
   return out;
 }
 
-/* Two-pass variance per output element, in double. */
+/* Two-pass variance per output element, accumulated in double. */
+#define VAR_KERNEL(T, SFX)                                                                 \
+  static void var_##SFX(const plan *p, const T *in, T *out, double correction, int take_sqrt) { \
+    _Pragma("omp parallel for if(p->kcount * p->rcount > AG_PARALLEL_GRAIN && p->kcount > 1)") \
+    for (int64_t o = 0; o < p->kcount; o++) {                                             \
+      const T *base = in + offset_of(p->nk, p->ksz, p->kst, o);                          \
+      double mean = 0, m2 = 0;                                                            \
+      FOR_REDUCED(p, base, T, mean += x);                                                 \
+      mean /= (double)p->rcount;                                                          \
+      FOR_REDUCED(p, base, T, double d_ = x - mean; m2 += d_ * d_);                       \
+      double dof = (double)p->rcount - correction;                                        \
+      double v = dof > 0 ? m2 / dof : (m2 == m2 ? INFINITY : m2);                         \
+      if (dof <= 0 && m2 == 0) v = NAN;                                                   \
+      out[o] = (T)(take_sqrt ? sqrt(v) : v);                                              \
+    }                                                                                     \
+  }
+VAR_KERNEL(float, f32)
+VAR_KERNEL(double, f64)
+
 ag_tensor *agt_var(ag_tensor *a, int ndims, const int64_t *dims, double correction, int keepdim, int take_sqrt) {
   const char *name = take_sqrt ? "ag.std" : "ag.var";
   if (!agt_is_float(a->scalar_type))
@@ -165,22 +190,8 @@ ag_tensor *agt_var(ag_tensor *a, int ndims, const int64_t *dims, double correcti
   if (make_plan(name, a, ndims, dims, keepdim, &p)) return NULL;
   ag_tensor *out = agt_new_contig(p.out_ndim, p.out_sizes, a->scalar_type);
   if (!out) return NULL;
-  const char *in = agt_ptr(a);
-  int es = agt_dtype_size(a->scalar_type);
-  for (int64_t o = 0; o < p.kcount; o++) {
-    int64_t base = offset_of(p.nk, p.ksz, p.kst, o);
-    double mean = 0, m2 = 0;
-    for (int64_t r = 0; r < p.rcount; r++)
-      mean += agt_load(a->scalar_type, in + (base + offset_of(p.nr, p.rsz, p.rst, r)) * es);
-    mean /= (double)p.rcount;
-    for (int64_t r = 0; r < p.rcount; r++) {
-      double d = agt_load(a->scalar_type, in + (base + offset_of(p.nr, p.rsz, p.rst, r)) * es) - mean;
-      m2 += d * d;
-    }
-    double dof = (double)p.rcount - correction, v = dof > 0 ? m2 / dof : (m2 == m2 ? INFINITY : m2);
-    if (dof <= 0 && m2 == 0) v = NAN;
-    agt_store(a->scalar_type, agt_ptr(out) + o * es, take_sqrt ? sqrt(v) : v);
-  }
+  if (a->scalar_type == AG_FLOAT32) var_f32(&p, (const float *)agt_ptr(a), (float *)agt_ptr(out), correction, take_sqrt);
+  else var_f64(&p, (const double *)agt_ptr(a), (double *)agt_ptr(out), correction, take_sqrt);
   return out;
 }
 
