@@ -7,7 +7,7 @@ void agt_iter_init(agt_iter *it, int nops, ag_tensor **ops) {
   ag_tensor *out = ops[0];
   int nd = out->ndim;
   it->nops = nops;
-  memset(it->strides, 0, sizeof it->strides);
+  for (int k = 0; k < nops; k++) memset(it->strides[k], 0, (nd > 0 ? nd : 1) * sizeof(int64_t));
   for (int k = 0; k < nops; k++) {
     ag_tensor *t = ops[k];
     if (!t) continue;
@@ -80,8 +80,8 @@ void agt_iter_run(const agt_iter *it, agt_loop_fn fn) {
   int64_t total = 1;
   for (int d = 0; d < it->ndim; d++) total *= it->sizes[d];
   if (total == 0) return;
-  int nt = omp_get_max_threads();
-  if (total < AG_PARALLEL_GRAIN || nt <= 1) {
+  int nt = total < AG_PARALLEL_GRAIN ? 1 : omp_get_max_threads();
+  if (nt <= 1) {
     run_range(it, fn, 0, total);
     return;
   }

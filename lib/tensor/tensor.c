@@ -83,8 +83,23 @@ void agt_set_contig_strides(ag_tensor *t) {
   }
 }
 
+/* Tensor and storage headers are recycled through free lists (linked through their first
+ * field): a training step makes and drops thousands of them. Lua owns all tensors, and
+ * kernels never create any inside OpenMP regions, so no locking is needed. */
+static ag_tensor *free_tensors;
+static ag_storage *free_storages;
+
+static ag_storage *storage_struct(void) {
+  ag_storage *s = free_storages;
+  if (s) { free_storages = (ag_storage *)s->data; return s; }
+  return malloc(sizeof(ag_storage));
+}
+static void storage_recycle(ag_storage *s) { s->data = free_storages; free_storages = s; }
+
 static ag_tensor *tensor_struct(void) {
-  ag_tensor *t = malloc(sizeof(ag_tensor));
+  ag_tensor *t = free_tensors;
+  if (t) free_tensors = (ag_tensor *)t->storage;
+  else t = malloc(sizeof(ag_tensor));
   if (!t) return agt_fail("ag: out of memory (tensor header)");
   t->refcount = 1;
   t->meta = NULL;
@@ -99,15 +114,15 @@ ag_tensor *agt_new_contig(int ndim, const int64_t *sizes, int dtype) {
     return agt_fail("ag: a tensor of shape %s has too many elements to allocate", agt_shape_str(ndim, sizes, b));
   }
   int64_t nbytes = numel * dtype_sizes[dtype];
-  ag_storage *s = malloc(sizeof(ag_storage));
+  ag_storage *s = storage_struct();
   if (!s) return agt_fail("ag: out of memory (storage header)");
   s->data = ag_alloc(nbytes > 0 ? nbytes : 1);
-  if (!s->data) { free(s); return NULL; }
+  if (!s->data) { storage_recycle(s); return NULL; }
   s->nbytes = nbytes;
   s->refcount = 1;
   s->version = 0;
   ag_tensor *t = tensor_struct();
-  if (!t) { ag_free(s->data, nbytes > 0 ? nbytes : 1); free(s); return NULL; }
+  if (!t) { ag_free(s->data, nbytes > 0 ? nbytes : 1); storage_recycle(s); return NULL; }
   t->storage = s;
   t->ndim = ndim;
   t->scalar_type = dtype;
@@ -137,9 +152,10 @@ void agt_release(ag_tensor *t) {
   ag_storage *s = t->storage;
   if (--s->refcount == 0) {
     ag_free(s->data, s->nbytes > 0 ? s->nbytes : 1);
-    free(s);
+    storage_recycle(s);
   }
-  free(t);
+  t->storage = (ag_storage *)free_tensors;
+  free_tensors = t;
 }
 
 void ag_ref_release(ag_ref *r) {

@@ -21,11 +21,11 @@ typedef struct ag_tensor {
   ag_storage *storage;
   int64_t offset;       /* in elements */
   int64_t refcount;
+  struct ag_meta *meta; /* NULL for tensors that never took part in autograd */
   int32_t ndim;
   int32_t scalar_type;  /* an ag_dtype; Lua reads t.dtype as its name */
   int64_t sizes[AG_MAX_DIMS];
   int64_t strides[AG_MAX_DIMS];   /* in elements */
-  struct ag_meta *meta; /* NULL for tensors that never took part in autograd */
 } ag_tensor;
 
 /* The Lua handle of a tensor: LuaJIT gives pointers built-in arithmetic and indexing, so
