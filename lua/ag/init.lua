@@ -56,6 +56,13 @@ for _, name in ipairs(families) do
 end
 for k, f in pairs(tensor.methods) do if ag[k] == nil then ag[k] = f end end
 ag.F = package.loaded['ag.nn.functional']
+-- activations live in ag.ops.math (PyTorch has them in torch and F alike): F gets them too
+if ag.F then
+  for _, k in ipairs({'relu', 'relu6', 'leaky_relu', 'elu', 'selu', 'gelu', 'silu', 'mish', 'softplus',
+                      'hardtanh', 'logsigmoid', 'sigmoid', 'tanh', 'one_hot', 'pad', 'embedding'}) do
+    if ag.F[k] == nil then ag.F[k] = ag[k] end
+  end
+end
 -- convolution, pooling and interpolation join nn.functional
 if ag.F and package.searchpath('ag.nn.functional_conv', package.path) then
   for k, f in pairs(require 'ag.nn.functional_conv') do
