@@ -41,3 +41,4 @@ U.note('matmul %d: ag %.1f GFLOP/s, cblas_sgemm %.1f GFLOP/s, ag/cblas %.3f (max
        n, flops / best_ag / 1e9, flops / best_blas / 1e9, best_blas / best_ag, check, ag.get_num_threads())
 U.result('mm_gflops', flops / best_ag / 1e9)
 U.result('mm_gflops_cblas', flops / best_blas / 1e9)
+U.result('mm_cblas_ratio', best_blas / best_ag)

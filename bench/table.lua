@@ -1,9 +1,18 @@
 -- table.lua: reads the `RESULT key value` lines of the benchmark scripts on stdin and
--- prints the markdown table: benchmark | ag | PyTorch | ratio | target.
-local r = {}
+-- prints the markdown table: benchmark | ag | PyTorch | ratio | target. A key seen in
+-- several rounds keeps its best value (the highest GFLOP/s or GB/s, the lowest time);
+-- a `*_ratio` key, measured within one process, is averaged over the rounds.
+local r, sum, cnt = {}, {}, {}
 for line in io.lines() do
   local k, v = line:match('^RESULT (%S+) (%S+)')
-  if k then r[k] = tonumber(v) end
+  v = tonumber(v)
+  if k and v and k:find('_ratio$') then
+    sum[k], cnt[k] = (sum[k] or 0) + v, (cnt[k] or 0) + 1
+    r[k] = sum[k] / cnt[k]
+  elseif k and v then
+    local higher = k:find('gflops') or k:find('gbs')
+    if r[k] == nil or (higher and v > r[k]) or (not higher and v < r[k]) then r[k] = v end
+  end
 end
 local function f(v, fmt) return v and string.format(fmt or '%.3f', v) or 'n/a' end
 local function ratio(a, b) return (a and b) and string.format('%.2f', a / b) or 'n/a' end
@@ -15,7 +24,7 @@ print('|---|---:|---:|---:|---|')
 local function row(...) print('| ' .. table.concat({...}, ' | ') .. ' |') end
 row('`a + b`, 16 float32, µs/op (alloc + GC finalizer)', f(r.add16_us), f(r.add16_us_torch),
     ratio(r.add16_us, r.add16_us_torch), '≤ 0.4 µs' .. mark(le(r.add16_us, 0.4)))
-local mm_ratio = r.mm_gflops and r.mm_gflops_cblas and r.mm_gflops / r.mm_gflops_cblas
+local mm_ratio = r.mm_cblas_ratio
 row('matmul 1024² f32, GFLOP/s: ag vs direct `cblas_sgemm`', f(r.mm_gflops, '%.1f'),
     'cblas ' .. f(r.mm_gflops_cblas, '%.1f'), f(mm_ratio, '%.3f'),
     'ag/cblas ≥ 0.97' .. mark(mm_ratio and mm_ratio >= 0.97))
@@ -43,5 +52,5 @@ table.sort(extra)
 for _, k in ipairs(extra) do row('`' .. k .. '`', f(r[k]), f(r[k .. '_torch']), ratio(r[k], r[k .. '_torch']), '') end
 print()
 print(string.format('ratio: ag time / PyTorch time (below 1: ag is faster), except the cblas row ' ..
-                    '(ag GFLOP/s / cblas GFLOP/s). memcpy: ffi.copy of 16 MB (one thread), %s ms; GB/s count ' ..
+                    '(ag GFLOP/s / cblas GFLOP/s in the same process, mean of the rounds). memcpy: ffi.copy of 16 MB (one thread), %s ms; GB/s count ' ..
                     'the bytes an op must read and write.', f(r.ew_memcpy_ms)))
