@@ -194,7 +194,7 @@ AG_AVX512 static void ce_rows_f32_avx512(const float *x, const int64_t *tg, cons
 #define PAR_ROWS(R, C, CALL)                                                                \
   do {                                                                                      \
     int64_t R_ = (R), C_ = (C);                                                             \
-    _Pragma("omp parallel if(R_ * C_ > AG_PARALLEL_GRAIN && R_ > 1)")                       \
+    _Pragma("omp parallel if(R_ * C_ > AG_NN_PARALLEL_GRAIN && R_ > 1)")                       \
     {                                                                                       \
       int nt_ = omp_get_num_threads(), id_ = omp_get_thread_num();                          \
       int64_t r0 = R_ * id_ / nt_, r1 = R_ * (id_ + 1) / nt_;                               \

@@ -23,7 +23,7 @@ static ag_tensor *contig_as(ag_tensor *t, int dtype) {
 #define LN_KERNELS(T, SFX)                                                                   \
   static void ln_fwd_##SFX(const T *x, const T *w, const T *b, T *y, double *mean, double *rstd, \
                            int64_t R, int64_t D, double eps) {                             \
-    _Pragma("omp parallel for schedule(static) if(R * D > AG_PARALLEL_GRAIN && R > 1)")     \
+    _Pragma("omp parallel for schedule(static) if(R * D > AG_NN_PARALLEL_GRAIN && R > 1)")     \
     for (int64_t r = 0; r < R; r++) {                                                      \
       const T *xr = x + r * D;                                                             \
       T *yr = y + r * D;                                                                   \
@@ -159,7 +159,7 @@ int agt_layer_norm_backward(ag_tensor *g, ag_tensor *x, ag_tensor *mean, ag_tens
   int ok = gc && xc && mc && rc && (!w || wc) && (!need_x || gx) && (!gw_out || dw) && (!gb_out || db);
   if (!ok) { agt_fail("%s: out of memory", op); goto done; }
   if (R * D > 0) {
-    int par = R * D > AG_PARALLEL_GRAIN && R > 1;
+    int par = R * D > AG_NN_PARALLEL_GRAIN && R > 1;
     #pragma omp parallel if(par)
     {
       int nt = omp_get_num_threads(), id = omp_get_thread_num();
@@ -204,7 +204,7 @@ done:
 #define BN_KERNELS(T, SFX)                                                                   \
   static void bn_fwd_##SFX(const T *x, const T *w, const T *b, T *y, double *mean, double *rstd, const T *rm, \
                            const T *rv, double *var, int training, int64_t N, int64_t C, int64_t S, double eps) { \
-    _Pragma("omp parallel for schedule(static) if(N * C * S > AG_PARALLEL_GRAIN && C > 1)")  \
+    _Pragma("omp parallel for schedule(static) if(N * C * S > AG_NN_PARALLEL_GRAIN && C > 1)")  \
     for (int64_t c = 0; c < C; c++) {                                                      \
       double mu, rs;                                                                       \
       if (training) {                                                                      \
@@ -240,7 +240,7 @@ done:
   }                                                                                        \
   static void bn_bwd_##SFX(const T *g, const T *x, const double *mean, const double *rstd, const T *w, T *gx, \
                            T *dw, T *db, int training, int64_t N, int64_t C, int64_t S) {  \
-    _Pragma("omp parallel for schedule(static) if(N * C * S > AG_PARALLEL_GRAIN && C > 1)")  \
+    _Pragma("omp parallel for schedule(static) if(N * C * S > AG_NN_PARALLEL_GRAIN && C > 1)")  \
     for (int64_t c = 0; c < C; c++) {                                                      \
       T m = (T)mean[c], ml = (T)(mean[c] - (double)m), q = (T)rstd[c];                     \
       double sg = 0, sgx = 0, M = (double)(N * S);                                         \

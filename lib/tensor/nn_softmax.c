@@ -124,7 +124,7 @@ SOFTMAX_BWD(double, f64, agt_exp_f64)
   do {                                                                                      \
     int64_t work_ = outer * C * inner;                                                      \
     if (inner == 1) {                                                                       \
-      _Pragma("omp parallel if(work_ > AG_PARALLEL_GRAIN && outer > 1)")                     \
+      _Pragma("omp parallel if(work_ > AG_NN_PARALLEL_GRAIN && outer > 1)")                     \
       {                                                                                     \
         int nt_ = omp_get_num_threads(), id_ = omp_get_thread_num();                        \
         int64_t r0 = outer * id_ / nt_, r1 = outer * (id_ + 1) / nt_;                       \
@@ -132,7 +132,7 @@ SOFTMAX_BWD(double, f64, agt_exp_f64)
       }                                                                                     \
     } else {                                                                                \
       int64_t nb_ = (inner + JB - 1) / JB, items_ = outer * nb_;                            \
-      _Pragma("omp parallel for schedule(static) if(work_ > AG_PARALLEL_GRAIN && items_ > 1)") \
+      _Pragma("omp parallel for schedule(static) if(work_ > AG_NN_PARALLEL_GRAIN && items_ > 1)") \
       for (int64_t it = 0; it < items_; it++) {                                             \
         int64_t o = it / nb_, j0 = (it % nb_) * JB;                                         \
         int64_t nj = inner - j0 < JB ? inner - j0 : JB, base = o * C * inner + j0;          \
