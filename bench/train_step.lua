@@ -5,8 +5,10 @@
 --         ReLU-Linear(128,10), batch 64, Adam(1e-3)                    target <= 0.3
 --   char: Embedding(65,128), LSTMCell(128,256) looped over T=64 in Lua, Linear(256,65),
 --         batch 32, Adam(2e-3)                                         target <= 0.25
--- Each side: BENCH_WARMUP steps (5), then BENCH_STEPS single steps (31) timed; the median
--- (and min) in ms. 2 threads each side (BENCH_THREADS). BENCH_CASES=mlp,char picks cases;
+-- Each side: warm-up (at least BENCH_WARMUP = 5 steps and BENCH_WARMUP_S = 2 seconds, so ag's
+-- allocator cache reaches its steady state), then BENCH_STEPS single steps (31) timed; the
+-- median (and min, and mean: GC pauses included) in ms, with the medians of the forward (+loss), backward and optimizer phases and
+-- of the process CPU time per step (all threads: work plus any spin-waiting). 2 threads each side (BENCH_THREADS). BENCH_CASES=mlp,char picks cases;
 -- BENCH_NO_TORCH=1 skips PyTorch (for perf record). Prints RESULT lines, then a table.
 package.path = (arg[0]:match('^(.*)/') or '.') .. '/?.lua;' .. package.path
 local U = require 'bench_util'
@@ -17,18 +19,48 @@ local threads = tonumber(os.getenv('BENCH_THREADS')) or 2
 ag.set_num_threads(threads)
 ag.manual_seed(0)
 local WARMUP = tonumber(os.getenv('BENCH_WARMUP')) or 5
+local WARMUP_S = tonumber(os.getenv('BENCH_WARMUP_S')) or 2
 local STEPS = tonumber(os.getenv('BENCH_STEPS')) or 31
 
-local function time_steps(step)
-  for _ = 1, WARMUP do step() end
-  local t = {}
-  for i = 1, STEPS do
-    local t0 = U.now()
-    step()
-    t[i] = U.now() - t0
-  end
+-- a case is {forward = function() return loss end, opt = optimizer}; a step is zero_grad,
+-- forward (model and loss), backward, optimizer step. Returns the medians of the whole step
+-- and of each phase, and the min of the whole step, in ms.
+local ffi = require 'ffi'
+local cts = ffi.new('bench_timespec')
+local function cpu_now()   -- CPU seconds of the whole process (all its threads, spinning included)
+  ffi.C.clock_gettime(2, cts)   -- CLOCK_PROCESS_CPUTIME_ID
+  return tonumber(cts.sec) + tonumber(cts.nsec) * 1e-9
+end
+local function median(t)
   table.sort(t)
-  return t[math.floor(#t / 2) + 1] * 1e3, t[1] * 1e3
+  return t[math.floor(#t / 2) + 1] * 1e3
+end
+local function time_steps(case)
+  local forward, opt = case.forward, case.opt
+  local total, fwd, bwd, upd, cpu = {}, {}, {}, {}, {}
+  local w, w_end = 0, U.now() + WARMUP_S   -- warm up: at least WARMUP steps and WARMUP_S seconds
+  repeat
+    opt:zero_grad()
+    forward():backward()
+    opt:step()
+    w = w + 1
+  until w >= WARMUP and U.now() >= w_end
+  for i = 1, STEPS do
+    local c0 = cpu_now()
+    local t0 = U.now()
+    opt:zero_grad()
+    local loss = forward()
+    local t1 = U.now()
+    loss:backward()
+    local t2 = U.now()
+    opt:step()
+    local t3 = U.now()
+    total[i], fwd[i], bwd[i], upd[i], cpu[i] = t3 - t0, t1 - t0, t2 - t1, t3 - t2, cpu_now() - c0
+  end
+  local sum = 0
+  for i = 1, STEPS do sum = sum + total[i] end
+  local med = median(total)
+  return {med, total[1] * 1e3, median(fwd), median(bwd), median(upd), median(cpu), sum / STEPS * 1e3}
 end
 
 local function mlp_case()
@@ -36,11 +68,7 @@ local function mlp_case()
                               nn.Linear(256, 10))
   local opt = optim.SGD(model:parameters(), {lr = 0.05, momentum = 0.9})
   local x, y = ag.rand(128, 1, 28, 28), ag.randint(1, 11, {128})
-  return function()
-    opt:zero_grad()
-    F.cross_entropy(model(x), y):backward()
-    opt:step()
-  end
+  return {opt = opt, forward = function() return F.cross_entropy(model(x), y) end}
 end
 
 local function cnn_case()
@@ -48,11 +76,7 @@ local function cnn_case()
                               nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
   local opt = optim.Adam(model:parameters(), {lr = 1e-3})
   local x, y = ag.rand(64, 1, 28, 28), ag.randint(1, 11, {64})
-  return function()
-    opt:zero_grad()
-    F.cross_entropy(model(x), y):backward()
-    opt:step()
-  end
+  return {opt = opt, forward = function() return F.cross_entropy(model(x), y) end}
 end
 
 local CharModel = nn.Module:extend('CharModel')
@@ -76,11 +100,7 @@ local function char_case()
   local model = CharModel(65, 128, 256)
   local opt = optim.Adam(model:parameters(), {lr = 2e-3})
   local x, y = ag.randint(1, 66, {32, 64}), ag.randint(1, 66, {32, 64})
-  return function()
-    opt:zero_grad()
-    F.cross_entropy(model(x):reshape(-1, 65), y:reshape(-1)):backward()
-    opt:step()
-  end
+  return {opt = opt, forward = function() return F.cross_entropy(model(x):reshape(-1, 65), y:reshape(-1)) end}
 end
 
 local cases = {{'mlp', mlp_case, 0.6}, {'cnn', cnn_case, 0.3}, {'char', char_case, 0.25}}
@@ -88,10 +108,15 @@ local only = os.getenv('BENCH_CASES')
 local mine = {}
 for _, c in ipairs(cases) do
   if not only or (',' .. only .. ','):find(',' .. c[1] .. ',', 1, true) then
-    local med, best = time_steps(c[2]())
-    mine[c[1]] = {med, best}
-    U.result('train_step_' .. c[1] .. '_ms', med)
-    U.result('train_step_' .. c[1] .. '_min_ms', best)
+    local r = time_steps(c[2]())
+    mine[c[1]] = r
+    U.result('train_step_' .. c[1] .. '_ms', r[1])
+    U.result('train_step_' .. c[1] .. '_min_ms', r[2])
+    U.result('train_step_' .. c[1] .. '_forward_ms', r[3])
+    U.result('train_step_' .. c[1] .. '_backward_ms', r[4])
+    U.result('train_step_' .. c[1] .. '_optimizer_ms', r[5])
+    U.result('train_step_' .. c[1] .. '_cpu_ms', r[6])
+    U.result('train_step_' .. c[1] .. '_mean_ms', r[7])
     collectgarbage()
   end
 end
@@ -106,17 +131,22 @@ if os.getenv('BENCH_NO_TORCH') ~= '1' then
     if k then theirs[k] = tonumber(v) end
   end
   p:close()
-  io.stderr:write(string.format('%-6s %12s %12s %12s %12s %8s %8s\n', 'step', 'ag med ms', 'torch med ms',
-                                'ag min ms', 'torch min ms', 'ratio', 'target'))
+  local function fmt(v) return v and string.format('%.2f', v) or '-' end
+  io.stderr:write(string.format('%-20s %10s %10s %7s %8s\n', 'one step', 'ag ms', 'torch ms', 'ratio', 'target'))
   for _, c in ipairs(cases) do
-    local k, m, t = c[1], mine[c[1]], theirs[c[1]]
+    local k, m = c[1], mine[c[1]]
     if m then
-      io.stderr:write(string.format('%-6s %12.2f %12s %12.2f %12s %8s %8s\n', k, m[1],
-                                    t and string.format('%.2f', t) or '-', m[2],
-                                    theirs[k .. '_min'] and string.format('%.2f', theirs[k .. '_min']) or '-',
-                                    t and string.format('%.2f', m[1] / t) or '-', '<= ' .. c[3]))
+      local rows = {{'', m[1], theirs[k], '<= ' .. c[3]}, {' min', m[2], theirs[k .. '_min']},
+                    {' mean', m[7], theirs[k .. '_mean']},
+                    {' forward+loss', m[3], theirs[k .. '_forward']}, {' backward', m[4], theirs[k .. '_backward']},
+                    {' optimizer', m[5], theirs[k .. '_optimizer']}, {' CPU time', m[6], theirs[k .. '_cpu']}}
+      for _, r in ipairs(rows) do
+        io.stderr:write(string.format('%-20s %10s %10s %7s %8s\n', k .. r[1], fmt(r[2]), fmt(r[3]),
+                                      r[3] and string.format('%.2f', r[2] / r[3]) or '-', r[4] or ''))
+      end
     end
   end
-  io.stderr:write(string.format('ratio = ag median / PyTorch median; threads: %d each side; %d warm-up + %d timed steps\n',
-                                threads, WARMUP, STEPS))
+  io.stderr:write(string.format('medians of single steps (min: the fastest; mean: GC pauses included; CPU time: all threads);\n' ..
+                                'ratio = ag / PyTorch; threads: %d each side; warm-up >= %d steps and %gs, then %d timed steps\n',
+                                threads, WARMUP, WARMUP_S, STEPS))
 end

@@ -1,6 +1,8 @@
 # train_step.py: PyTorch's side of bench/train_step.lua: one full training step
 # (zero_grad, forward, loss, backward, optimizer step) of the same three models on the same
-# shapes, timed the same way (warm-up steps, then the median and min of single steps, ms).
+# shapes, timed the same way (warm-up: >= 5 steps and 2 s; then the median and min of single steps, ms,
+# and the medians of the forward (+loss), backward and optimizer phases and of the process
+# CPU time per step).
 #   mlp:  784-512-256-10, batch 128, SGD(lr 0.05, momentum 0.9)
 #   cnn:  Conv(1,32,3)-ReLU-MaxPool2-Conv(32,64,3)-ReLU-MaxPool2-Flatten-Linear(1600,128)-
 #         ReLU-Linear(128,10), batch 64, Adam(1e-3)
@@ -16,19 +18,38 @@ import torch.nn.functional as F
 torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
 torch.manual_seed(0)
 WARMUP = int(os.environ.get('BENCH_WARMUP', '5'))
+WARMUP_S = float(os.environ.get('BENCH_WARMUP_S', '2'))
 STEPS = int(os.environ.get('BENCH_STEPS', '31'))
 
 
-def time_steps(step):
-    for _ in range(WARMUP):
-        step()
-    t = []
-    for _ in range(STEPS):
-        t0 = time.perf_counter()
-        step()
-        t.append(time.perf_counter() - t0)
+def median(t):
     t.sort()
-    return t[len(t) // 2] * 1e3, t[0] * 1e3
+    return t[len(t) // 2] * 1e3
+
+
+def time_steps(case):
+    forward, opt = case
+    total, fwd, bwd, upd, cpu = [], [], [], [], []
+    w, w_end = 0, time.perf_counter() + WARMUP_S   # at least WARMUP steps and WARMUP_S seconds
+    while w < WARMUP or time.perf_counter() < w_end:
+        opt.zero_grad()
+        forward().backward()
+        opt.step()
+        w += 1
+    for i in range(STEPS):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = forward()
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+        total.append(t3 - t0), fwd.append(t1 - t0), bwd.append(t2 - t1), upd.append(t3 - t2)
+        cpu.append(time.process_time() - c0)
+    mean = sum(total) / len(total) * 1e3
+    return median(total), min(total) * 1e3, median(fwd), median(bwd), median(upd), median(cpu), mean
 
 
 def mlp_case():
@@ -37,11 +58,7 @@ def mlp_case():
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     x, y = torch.rand(128, 1, 28, 28), torch.randint(0, 10, (128,))
 
-    def step():
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-    return step
+    return (lambda: F.cross_entropy(model(x), y)), opt
 
 
 def cnn_case():
@@ -50,11 +67,7 @@ def cnn_case():
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
 
-    def step():
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-    return step
+    return (lambda: F.cross_entropy(model(x), y)), opt
 
 
 class CharModel(nn.Module):
@@ -79,11 +92,7 @@ def char_case():
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     x, y = torch.randint(0, 65, (32, 64)), torch.randint(0, 65, (32, 64))
 
-    def step():
-        opt.zero_grad()
-        F.cross_entropy(model(x).reshape(-1, 65), y.reshape(-1)).backward()
-        opt.step()
-    return step
+    return (lambda: F.cross_entropy(model(x).reshape(-1, 65), y.reshape(-1))), opt
 
 
 cases = {'mlp': mlp_case, 'cnn': cnn_case, 'char': char_case}
@@ -91,6 +100,6 @@ only = os.environ.get('BENCH_CASES')
 for name, make in cases.items():
     if only and name not in only.split(','):
         continue
-    med, best = time_steps(make())
-    result('train_step_%s_ms_torch' % name, med)
-    result('train_step_%s_min_ms_torch' % name, best)
+    r = time_steps(make())
+    for key, v in zip(('', '_min', '_forward', '_backward', '_optimizer', '_cpu', '_mean'), r):
+        result('train_step_%s%s_ms_torch' % (name, key), v)
