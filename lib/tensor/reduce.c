@@ -126,6 +126,35 @@ RED_KERNEL(amin_i64, int64_t, int64_t, INT64_MAX, if (x < acc) acc = x, acc, int
 RED_KERNEL(all_i64, int64_t, int, 1, acc = acc && x != 0, acc, uint8_t)
 RED_KERNEL(any_i64, int64_t, int, 0, acc = acc || x != 0, acc, uint8_t)
 
+/* Sums down columns: when the last kept dim is contiguous (a bias gradient, a mean over the
+ * batch), each reduced row is added into a block of accumulators, so memory is read once and
+ * in order instead of once per output with a long stride. Blocks run in parallel. */
+#define COL_BLOCK 256
+#define COL_SUM(T, SFX)                                                                    \
+  static void colsum_##SFX(const plan *p, const T *in, T *out, int mean) {                \
+    int64_t K = p->ksz[p->nk - 1], outer = p->kcount / K, nblk = (K + COL_BLOCK - 1) / COL_BLOCK; \
+    _Pragma("omp parallel for collapse(2) if(p->kcount * p->rcount > AG_PARALLEL_GRAIN)")  \
+    for (int64_t ob = 0; ob < outer; ob++)                                                \
+      for (int64_t c = 0; c < nblk; c++) {                                                \
+        const T *base = in + offset_of(p->nk - 1, p->ksz, p->kst, ob) + c * COL_BLOCK;   \
+        int64_t len = K - c * COL_BLOCK < COL_BLOCK ? K - c * COL_BLOCK : COL_BLOCK;      \
+        double acc[COL_BLOCK] = {0};                                                      \
+        for (int64_t r = 0; r < p->rcount; r++) {                                         \
+          const T *row = base + offset_of(p->nr, p->rsz, p->rst, r);                     \
+          for (int64_t j = 0; j < len; j++) acc[j] += row[j];                             \
+        }                                                                                 \
+        T *o = out + ob * K + c * COL_BLOCK;                                              \
+        for (int64_t j = 0; j < len; j++) o[j] = (T)(mean ? acc[j] / (double)p->rcount : acc[j]); \
+      }                                                                                   \
+  }
+COL_SUM(float, f32)
+COL_SUM(double, f64)
+
+static bool column_case(int op, const plan *p, int dtype) {
+  return (op == AG_RED_SUM || op == AG_RED_MEAN) && agt_is_float(dtype) && p->nk >= 1 &&
+         p->nr >= 1 && p->kst[p->nk - 1] == 1 && p->ksz[p->nk - 1] >= 8 && p->rcount > 1;
+}
+
 typedef void (*red_fn)(const plan *, const void *, void *, double);
 #define F(fn) ((red_fn)(fn))
 static const red_fn reducers[3][AG_NREDUCE] = {
@@ -153,7 +182,12 @@ ag_tensor *agt_reduce(int op, ag_tensor *a, int ndims, const int64_t *dims, int 
   if (!in) return NULL;
   int kernel_out = (out_dtype == AG_BOOL) ? AG_BOOL : (kd == 2 ? AG_INT64 : a->scalar_type);
   ag_tensor *out = agt_new_contig(p.out_ndim, p.out_sizes, kernel_out);
-  if (out) reducers[kd][op](&p, (const char *)agt_ptr(in), agt_ptr(out), 0);
+  if (out && column_case(op, &p, a->scalar_type)) {
+    if (kd == 0) colsum_f32(&p, (const float *)agt_ptr(in), (float *)agt_ptr(out), op == AG_RED_MEAN);
+    else colsum_f64(&p, (const double *)agt_ptr(in), (double *)agt_ptr(out), op == AG_RED_MEAN);
+  } else if (out) {
+    reducers[kd][op](&p, (const char *)agt_ptr(in), agt_ptr(out), 0);
+  }
   if (in != a) agt_release(in);
   if (out && out->scalar_type != out_dtype) {
     ag_tensor *c = agt_to_dtype(out, out_dtype);
