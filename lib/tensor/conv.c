@@ -279,6 +279,7 @@ static void FN(bias_grad)(int64_t N, int64_t C, int64_t P, const T *gy, T *gb) {
 #else
 /* ======================= dispatch ======================= */
 #include "ag_conv.h"
+#include "conv_winograd.h"
 #include "internal.h"
 #include <cblas.h>
 #include <limits.h>
@@ -361,6 +362,17 @@ static bool fits_int(const geom *g) {
   return K < INT_MAX && g->OH * g->OW < INT_MAX && g->O < INT_MAX;
 }
 
+/* float32 3x3 stride-1 dilation-1 ungrouped layers with enough channels and at least one
+ * whole 4x4 output tile go to Winograd F(4x4, 3x3) (conv_winograd.c) on AVX-512 CPUs; its
+ * extra float32 rounding is of the order of oneDNN's (PyTorch's) own. The input gradient
+ * there is a Winograd conv with padding 2 - p, so it needs p <= 2. float64 stays on the
+ * exact im2col path. */
+static bool wino_ok(const geom *g, int dtype, bool data) {
+  return dtype == AG_FLOAT32 && g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
+         g->dw == 1 && g->G == 1 && g->C >= 8 && g->O >= 8 && g->OH >= 4 && g->OW >= 4 &&
+         (!data || (g->ph <= 2 && g->pw <= 2)) && agt_wino_available();
+}
+
 static ag_tensor *contig(ag_tensor *t) { return t ? agt_contiguous(t) : NULL; }
 
 ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_conv_opts *o) {
@@ -425,11 +437,17 @@ ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_co
   if (!rc && agt_numel(y) > 0) {
     bool f = x->scalar_type == AG_FLOAT32;
     const void *bp = bc ? agt_ptr(bc) : NULL;
-    if (!o->transposed)
+    if (!o->transposed && wino_ok(&g, x->scalar_type, false))
+      rc = agt_wino_forward(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp,
+                            (float *)agt_ptr(y));
+    else if (!o->transposed)
       rc = f ? conv_fwd_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp, (float *)agt_ptr(y))
              : conv_fwd_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(wc), bp, (double *)agt_ptr(y));
     else {
-      if (g.O > 0)
+      if (g.O > 0 && wino_ok(&g, x->scalar_type, true))
+        rc = agt_wino_backward_data(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, (float *)agt_ptr(xc), (float *)agt_ptr(wc),
+                                    (float *)agt_ptr(y));
+      else if (g.O > 0)
         rc = f ? conv_bwd_data_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), (float *)agt_ptr(y))
                : conv_bwd_data_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(wc), (double *)agt_ptr(y));
       if (!rc && bc) {
@@ -464,7 +482,10 @@ ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_si
   ag_tensor *gc = contig(gy), *xc = contig(x);
   int rc = (!gw || !gc || !xc) ? -1 : 0;
   if (!rc && agt_numel(gw) > 0 && g.N > 0 && g.OH * g.OW > 0) {
-    if (x->scalar_type == AG_FLOAT32)
+    if (wino_ok(&g, x->scalar_type, false))
+      rc = agt_wino_backward_weight(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, (float *)agt_ptr(gc), (float *)agt_ptr(xc),
+                                    (float *)agt_ptr(gw));
+    else if (x->scalar_type == AG_FLOAT32)
       rc = conv_bwd_weight_f32(&g, (float *)agt_ptr(gc), (float *)agt_ptr(xc), (float *)agt_ptr(gw));
     else
       rc = conv_bwd_weight_f64(&g, (double *)agt_ptr(gc), (double *)agt_ptr(xc), (double *)agt_ptr(gw));

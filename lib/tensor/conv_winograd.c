@@ -1,0 +1,460 @@
+/* conv_winograd.c: float32 3x3 stride-1 convolution by Winograd F(4x4, 3x3), for the
+ * forward, the input gradient and the weight gradient (see conv_winograd.h). With the
+ * points 0, +-1, +-2 (Lavin & Gray), a 4x4 output tile is
+ *   y = A^T [ (G w G^T) .* (B^T d B) ] A          (d: the 6x6 input tile)
+ * so the 3x3 conv costs 36 multiplies per 16 outputs instead of 144. Per transform point
+ * xi (36 of them) the channel sums become one small GEMM:  M[xi] (tiles x O) =
+ * V[xi] (tiles x C) * U[xi] (C x O).
+ *   input gradient: the same forward with the kernel rotated by 180 degrees and its two
+ *     channel dims swapped, on gy padded by 2 - p;
+ *   weight gradient: the exact adjoint of the forward's algebra,
+ *     gw = G^T [ sum_tiles (B^T d B) .* (A gy_tile A^T) ] G,
+ *     one GEMM per xi that sums over tiles.
+ * Work is split into items (a sample and a band of tile rows, sized so that an item's
+ * buffers stay in L2). Each OpenMP thread does whole items: repack the band channels-last
+ * (16 channels per AVX-512 vector, zero padding built in), transform, run its own
+ * register-blocked FMA micro-kernel for the 36 products, transform back and write NCHW.
+ * No BLAS is called, so there is one thread pool and nothing spins between GEMMs.
+ * Compiled for AVX-512F/FMA through a target pragma; conv.c only calls in here when
+ * agt_wino_available() says the CPU has them. */
+#include "conv_winograd.h"
+#include "internal.h"
+#include <immintrin.h>
+#include <omp.h>
+#include <stdbool.h>
+#include <string.h>
+
+int agt_wino_available(void) {
+  static int have = -1;
+  if (have < 0) {
+    __builtin_cpu_init();
+    have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") ? 1 : 0;
+  }
+  return have;
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+#define LD(p) (*(const v16u *)(p))
+#define ST(p, v) (*(v16u *)(p) = (v))
+#define NXI 36
+#define MR 6          /* micro-kernel rows (broadcast operand) */
+#define NVMAX 4       /* micro-kernel columns, in vectors of 16 */
+
+static int64_t up16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+static int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* One layer's tiling. C: the conv's input channels, O: its output channels (for the input
+ * gradient, the roles of the original layer's are swapped by the caller). */
+typedef struct {
+  int64_t N, C, H, W, O, OH, OW, ph, pw;
+  int64_t Cp, Op;        /* channels rounded up to whole vectors */
+  int64_t TH, TW;        /* output tiles per column / row */
+  int64_t RT, nchunk;    /* tile rows per item, items per sample */
+  int64_t WP;            /* padded row length of the repacked input: 4 * TW + 2 */
+} wgeom;
+
+static void set_wgeom(wgeom *g, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw) {
+  g->N = N; g->C = C; g->H = H; g->W = W; g->O = O; g->ph = ph; g->pw = pw;
+  g->OH = H + 2 * ph - 2; g->OW = W + 2 * pw - 2;
+  g->Cp = up16(C); g->Op = up16(O);
+  g->TH = (g->OH + 3) / 4; g->TW = (g->OW + 3) / 4;
+  int64_t rt = 64 / g->TW;                 /* about 64 tiles per item */
+  g->RT = rt < 1 ? 1 : rt > g->TH ? g->TH : rt;
+  g->nchunk = (g->TH + g->RT - 1) / g->RT;
+  g->WP = 4 * g->TW + 2;
+}
+
+/* ---- the GEMM micro-kernel: c[i][j] (+)= sum_k a(i, k) b[k][j], i < mr rows, j < 16 nv ---- */
+static inline __attribute__((always_inline)) void mk(const int mr, const int nv, int64_t K, const float *a,
+                                                     int64_t asi, int64_t ask, const float *b, int64_t ldb, float *c,
+                                                     int64_t ldc, int accum) {
+  v16 acc[MR][NVMAX];
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nv; j++) acc[i][j] = accum ? LD(c + i * ldc + 16 * j) : (v16){0};
+  for (int64_t k = 0; k < K; k++) {
+    v16 bv[NVMAX];
+    for (int j = 0; j < nv; j++) bv[j] = LD(b + k * ldb + 16 * j);
+    const float *ak = a + k * ask;
+    for (int i = 0; i < mr; i++) {
+      v16 av = (v16){0} + ak[i * asi];
+      for (int j = 0; j < nv; j++) acc[i][j] += av * bv[j];
+    }
+  }
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nv; j++) ST(c + i * ldc + 16 * j, acc[i][j]);
+}
+
+typedef void (*mk_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int);
+#define MKI(r, v)                                                                                                 \
+  static void mk_##r##_##v(int64_t K, const float *a, int64_t asi, int64_t ask, const float *b, int64_t ldb,     \
+                           float *c, int64_t ldc, int accum) {                                                   \
+    mk(r, v, K, a, asi, ask, b, ldb, c, ldc, accum);                                                             \
+  }
+#define MKROW(r) MKI(r, 1) MKI(r, 2) MKI(r, 3) MKI(r, 4)
+MKROW(1) MKROW(2) MKROW(3) MKROW(4) MKROW(5) MKROW(6)
+#define MKP(r) {mk_##r##_1, mk_##r##_2, mk_##r##_3, mk_##r##_4}
+static const mk_fn mk_table[MR][NVMAX] = {MKP(1), MKP(2), MKP(3), MKP(4), MKP(5), MKP(6)};
+
+/* c (m x n, n a multiple of 16) (+)= a (m x K, element (i, k) at a[i*asi + k*ask]) * b (K x n) */
+static void gemm(int64_t m, int64_t n, int64_t K, const float *a, int64_t asi, int64_t ask, const float *b,
+                 int64_t ldb, float *c, int64_t ldc, int accum) {
+  for (int64_t j0 = 0; j0 < n; j0 += 16 * NVMAX) {
+    int nv = (int)imin(NVMAX, (n - j0) / 16);
+    for (int64_t i0 = 0; i0 < m; i0 += MR) {
+      int mr = (int)imin(MR, m - i0);
+      mk_table[mr - 1][nv - 1](K, a + i0 * asi, asi, ask, b + j0, ldb, c + i0 * ldc + j0, ldc, accum);
+    }
+  }
+}
+
+/* ---- transforms on vectors of 16 channels ---- */
+/* B^T d for 6 values d[0], d[s], ..., d[5s] */
+static inline __attribute__((always_inline)) void bt6(const v16 *d, int s, v16 *o, int os) {
+  v16 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+  v16 t42 = d4 - d2, t31 = d3 - d1;
+  o[0] = 4 * (d0 - d2) + t42;
+  o[os] = (d3 + d4) - 4 * (d1 + d2);
+  o[2 * os] = (d4 - d3) + 4 * (d1 - d2);
+  o[3 * os] = t42 + 2 * t31;
+  o[4 * os] = t42 - 2 * t31;
+  o[5 * os] = 4 * (d1 - d3) + (d5 - d3);
+}
+
+/* A^T m: 6 values -> 4 */
+static inline __attribute__((always_inline)) void at6(const v16 *m, int s, v16 *o, int os) {
+  v16 m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s];
+  v16 p12 = m1 + m2, n12 = m1 - m2, p34 = m3 + m4, n34 = m3 - m4;
+  o[0] = m[0] + p12 + p34;
+  o[os] = n12 + 2 * n34;
+  o[2 * os] = p12 + 4 * p34;
+  o[3 * os] = n12 + 8 * n34 + m[5 * s];
+}
+
+/* A y: 4 values -> 6 (the output gradient's transform for the weight gradient) */
+static inline __attribute__((always_inline)) void a4(const v16 *y, int s, v16 *o, int os) {
+  v16 y0 = y[0], y1 = y[s], y2 = y[2 * s], y3 = y[3 * s];
+  v16 e = y0 + y2, od = y1 + y3, e2 = y0 + 4 * y2, o2 = 2 * y1 + 8 * y3;
+  o[0] = y0;
+  o[os] = e + od;
+  o[2 * os] = e - od;
+  o[3 * os] = e2 + o2;
+  o[4 * os] = e2 - o2;
+  o[5 * os] = y3;
+}
+
+/* 6x6 input tile at p (row stride rs, column stride cs, in floats) -> 36 vectors at
+ * out + xi * xs */
+static inline void in_tile(const float *p, int64_t rs, int64_t cs, float *out, int64_t xs) {
+  v16 d[36], t[36], o[36];
+  for (int r = 0; r < 6; r++)
+    for (int c = 0; c < 6; c++) d[r * 6 + c] = LD(p + r * rs + c * cs);
+  for (int r = 0; r < 6; r++) bt6(d + r * 6, 1, t + r * 6, 1);     /* rows: t = d B */
+  for (int c = 0; c < 6; c++) bt6(t + c, 6, o + c, 6);             /* columns: o = B^T t */
+  for (int xi = 0; xi < NXI; xi++) ST(out + xi * xs, o[xi]);
+}
+
+/* 36 vectors at m + xi * xs -> 4x4 outputs (+ bias) at q (row stride rs, column stride cs) */
+static inline void out_tile(const float *m, int64_t xs, v16 bias, float *q, int64_t rs, int64_t cs) {
+  v16 d[36], t[24], o[16];
+  for (int xi = 0; xi < NXI; xi++) d[xi] = LD(m + xi * xs);
+  for (int c = 0; c < 6; c++) at6(d + c, 6, t + c, 6);             /* columns: t (4x6) = A^T d */
+  for (int r = 0; r < 4; r++) at6(t + r * 6, 1, o + r * 4, 1);     /* rows: o = t A */
+  for (int r = 0; r < 4; r++)
+    for (int c = 0; c < 4; c++) ST(q + r * rs + c * cs, o[r * 4 + c] + bias);
+}
+
+/* 4x4 output-gradient tile at p -> 36 vectors A g A^T at out + xi * xs */
+static inline void gy_tile(const float *p, int64_t rs, int64_t cs, float *out, int64_t xs) {
+  v16 d[16], t[24], o[36];
+  for (int r = 0; r < 4; r++)
+    for (int c = 0; c < 4; c++) d[r * 4 + c] = LD(p + r * rs + c * cs);
+  for (int r = 0; r < 4; r++) a4(d + r * 4, 1, t + r * 6, 1);      /* rows: t (4x6) = g A^T */
+  for (int c = 0; c < 6; c++) a4(t + c, 6, o + c, 6);              /* columns: o = A t */
+  for (int xi = 0; xi < NXI; xi++) ST(out + xi * xs, o[xi]);
+}
+
+/* ---- scalar transforms of the 3x3 kernel, in double ---- */
+static const double Gm[6][3] = {{1. / 4, 0, 0},          {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
+                                {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
+
+/* U = G k G^T of one 3x3 kernel (rotated by 180 degrees if rot) -> out[xi * xs] */
+static void k_tile(const float *k, int rot, float *out, int64_t xs) {
+  double kk[3][3], t[6][3];
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++) kk[i][j] = rot ? k[(2 - i) * 3 + (2 - j)] : k[i * 3 + j];
+  for (int a = 0; a < 6; a++)
+    for (int j = 0; j < 3; j++) t[a][j] = Gm[a][0] * kk[0][j] + Gm[a][1] * kk[1][j] + Gm[a][2] * kk[2][j];
+  for (int a = 0; a < 6; a++)
+    for (int b = 0; b < 6; b++) out[(a * 6 + b) * xs] = (float)(t[a][0] * Gm[b][0] + t[a][1] * Gm[b][1] + t[a][2] * Gm[b][2]);
+}
+
+/* ---- repacking between NCHW and an item's channels-last buffers ---- */
+/* 16x16 transpose in registers: r[i][j] -> r[j][i] */
+static inline __attribute__((always_inline)) void tr16(__m512 *r) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int h = 0; h < 2; h++)
+    for (int i = 0; i < 4; i++) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+    }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+  }
+}
+
+static inline __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1); }
+
+/* Read rc <= 16 rows (stride ss) of cc <= 16 floats, write their transpose: cc rows
+ * (stride ds) of rc floats. */
+static inline void tr_block(const float *src, int64_t ss, int64_t rc, int64_t cc, float *dst, int64_t ds) {
+  __m512 r[16];
+  __mmask16 lm = lanes(cc), sm = lanes(rc);
+  for (int i = 0; i < 16; i++) r[i] = i < rc ? _mm512_maskz_loadu_ps(lm, src + i * ss) : _mm512_setzero_ps();
+  tr16(r);
+  for (int i = 0; i < cc; i++) _mm512_mask_storeu_ps(dst + i * ds, sm, r[i]);
+}
+
+/* Padded input rows [r0, r0 + nr) of one sample (C planes of H x W) -> xs[nr][WP][Cp],
+ * zeros outside the image and in the padding channels. */
+static void pack_in(const wgeom *g, const float *x, int64_t r0, int64_t nr, float *xs) {
+  int64_t Cp = g->Cp, WP = g->WP, HW = g->H * g->W;
+  memset(xs, 0, sizeof(float) * (size_t)(nr * WP * Cp));
+  int64_t wn = imin(g->W, WP - g->pw);
+  for (int64_t rl = 0; rl < nr; rl++) {
+    int64_t h = r0 + rl - g->ph;
+    if (h < 0 || h >= g->H) continue;
+    float *d = xs + (rl * WP + g->pw) * Cp;
+    const float *s = x + h * g->W;
+    for (int64_t c = 0; c < g->C; c += 16)      /* blocks of 16 channels x 16 columns */
+      for (int64_t w = 0; w < wn; w += 16)
+        tr_block(s + c * HW + w, HW, imin(16, g->C - c), imin(16, wn - w), d + w * Cp + c, Cp);
+  }
+}
+
+/* ---- per-thread workspace ---- */
+typedef struct { float *xs, *V, *M, *Y, *dU; } wspace;
+
+static int64_t a16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+/* floats per thread: for the forward (dU = 0) or the weight gradient (M holds the
+ * transformed output gradient, Y its channels-last copy, dU the thread's accumulators) */
+static int64_t ws_floats(const wgeom *g, int wgrad) {
+  int64_t nt = g->RT * g->TW;
+  return a16((4 * g->RT + 2) * g->WP * g->Cp) + a16(NXI * nt * g->Cp) + a16(NXI * nt * g->Op) +
+         a16(4 * g->RT * 4 * g->TW * g->Op) + (wgrad ? a16(NXI * g->Cp * g->Op) : 0);
+}
+
+static wspace ws_at(const wgeom *g, float *base, int wgrad) {
+  wspace w;
+  int64_t nt = g->RT * g->TW;
+  w.xs = base;
+  w.V = w.xs + a16((4 * g->RT + 2) * g->WP * g->Cp);
+  w.M = w.V + a16(NXI * nt * g->Cp);
+  w.Y = w.M + a16(NXI * nt * g->Op);
+  w.dU = wgrad ? w.Y + a16(4 * g->RT * 4 * g->TW * g->Op) : NULL;
+  return w;
+}
+
+/* items: sample n, band of tile rows [th0, th0 + nth) */
+static void item_rows(const wgeom *g, int64_t it, int64_t *n, int64_t *th0, int64_t *nth) {
+  *n = it / g->nchunk;
+  *th0 = (it % g->nchunk) * g->RT;
+  *nth = imin(g->RT, g->TH - *th0);
+}
+
+/* input transform of an item: V[xi][t][Cp] */
+static void item_in(const wgeom *g, const wspace *w, int64_t nth) {
+  int64_t nt = nth * g->TW, Cp = g->Cp;
+  for (int64_t ti = 0; ti < nth; ti++)
+    for (int64_t tj = 0; tj < g->TW; tj++) {
+      int64_t t = ti * g->TW + tj;
+      const float *base = w->xs + (4 * ti * g->WP + 4 * tj) * Cp;
+      for (int64_t c = 0; c < Cp; c += 16) in_tile(base + c, g->WP * Cp, Cp, w->V + t * Cp + c, nt * Cp);
+    }
+}
+
+static void fwd_item(const wgeom *g, int64_t it, const float *x, const float *U, const float *bias, float *y,
+                     const wspace *w) {
+  int64_t n, th0, nth;
+  item_rows(g, it, &n, &th0, &nth);
+  int64_t nt = nth * g->TW, Cp = g->Cp, Op = g->Op, YW = 4 * g->TW;
+  pack_in(g, x + n * g->C * g->H * g->W, 4 * th0, 4 * nth + 2, w->xs);
+  item_in(g, w, nth);
+  for (int xi = 0; xi < NXI; xi++)
+    gemm(nt, Op, Cp, w->V + xi * nt * Cp, Cp, 1, U + xi * Cp * Op, Op, w->M + xi * nt * Op, Op, 0);
+  for (int64_t ti = 0; ti < nth; ti++)
+    for (int64_t tj = 0; tj < g->TW; tj++) {
+      int64_t t = ti * g->TW + tj;
+      for (int64_t o = 0; o < Op; o += 16)
+        out_tile(w->M + t * Op + o, nt * Op, LD(bias + o), w->Y + (4 * ti * YW + 4 * tj) * Op + o, YW * Op, Op);
+    }
+  /* channels-last rows -> NCHW, 16 channels at a time */
+  int64_t oh0 = 4 * th0, oh1 = imin(g->OH, 4 * (th0 + nth)), P = g->OH * g->OW;
+  float *yn = y + n * g->O * P;
+  for (int64_t oh = oh0; oh < oh1; oh++) {
+    const float *yr = w->Y + (oh - oh0) * YW * Op;
+    for (int64_t o0 = 0; o0 < g->O; o0 += 16)
+      for (int64_t ow = 0; ow < g->OW; ow += 16) {
+        __m512 r[16];
+        int64_t wc = imin(16, g->OW - ow), ol = imin(16, g->O - o0);
+        for (int i = 0; i < 16; i++) r[i] = i < wc ? _mm512_loadu_ps(yr + (ow + i) * Op + o0) : _mm512_setzero_ps();
+        tr16(r);
+        for (int64_t l = 0; l < ol; l++) _mm512_mask_storeu_ps(yn + (o0 + l) * P + oh * g->OW + ow, lanes(wc), r[l]);
+      }
+  }
+}
+
+static int threads_for(const wgeom *g) {
+  int64_t work = g->N * g->C * g->H * g->W + g->N * g->O * g->OH * g->OW;
+  int nt = work >= AG_PARALLEL_GRAIN ? omp_get_max_threads() : 1;
+  int64_t items = g->N * g->nchunk;
+  return items < nt ? (int)items : nt;
+}
+
+/* the Winograd convolution of x with transformed kernels U[xi][Cp][Op] (+ bias) */
+static int wino_conv(const wgeom *g, const float *x, const float *U, const float *bias, float *y) {
+  int nth = threads_for(g);
+  int64_t per = ws_floats(g, 0), bytes = (int64_t)sizeof(float) * (nth * per + g->Op);
+  float *buf = ag_alloc(bytes);
+  if (!buf) return -1;
+  float *bp = buf + nth * per;
+  for (int64_t o = 0; o < g->Op; o++) bp[o] = bias && o < g->O ? bias[o] : 0;
+  int64_t items = g->N * g->nchunk;
+  #pragma omp parallel num_threads(nth)
+  {
+    wspace w = ws_at(g, buf + omp_get_thread_num() * per, 0);
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) fwd_item(g, it, x, U, bp, y, &w);
+  }
+  ag_free(buf, bytes);
+  return 0;
+}
+
+/* U[xi][k][n] for a conv whose input channels are K and output channels Nn: from
+ * w (O, C, 3, 3): forward k = c, n = o; input gradient (rot) k = o, n = c, rotated. */
+static float *kernels(const float *w, int64_t O, int64_t C, int rot, int64_t Kp, int64_t Np, int64_t *bytes) {
+  *bytes = (int64_t)sizeof(float) * NXI * Kp * Np;
+  float *U = ag_alloc(*bytes);
+  if (!U) return NULL;
+  memset(U, 0, (size_t)*bytes);
+  for (int64_t o = 0; o < O; o++)
+    for (int64_t c = 0; c < C; c++) {
+      int64_t k = rot ? o : c, n = rot ? c : o;
+      k_tile(w + (o * C + c) * 9, rot, U + k * Np + n, Kp * Np);
+    }
+  return U;
+}
+
+int agt_wino_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
+                     const float *x, const float *w, const float *bias, float *y) {
+  wgeom g;
+  set_wgeom(&g, N, C, H, W, O, ph, pw);
+  int64_t ub;
+  float *U = kernels(w, O, C, 0, g.Cp, g.Op, &ub);
+  if (!U) return -1;
+  int rc = wino_conv(&g, x, U, bias, y);
+  ag_free(U, ub);
+  return rc;
+}
+
+int agt_wino_backward_data(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
+                           const float *gy, const float *w, float *gx) {
+  wgeom g;   /* a conv from gy (O channels, OH x OW) to gx (C channels, H x W) */
+  set_wgeom(&g, N, O, H + 2 * ph - 2, W + 2 * pw - 2, C, 2 - ph, 2 - pw);
+  int64_t ub;
+  float *U = kernels(w, O, C, 1, g.Cp, g.Op, &ub);
+  if (!U) return -1;
+  int rc = wino_conv(&g, gy, U, NULL, gx);
+  ag_free(U, ub);
+  return rc;
+}
+
+/* ---- weight gradient ---- */
+static void wgrad_item(const wgeom *g, int64_t it, const float *gy, const float *x, const wspace *w) {
+  int64_t n, th0, nth;
+  item_rows(g, it, &n, &th0, &nth);
+  int64_t nt = nth * g->TW, Cp = g->Cp, Op = g->Op, YW = 4 * g->TW, P = g->OH * g->OW;
+  pack_in(g, x + n * g->C * g->H * g->W, 4 * th0, 4 * nth + 2, w->xs);
+  item_in(g, w, nth);
+  /* the output gradient's band, channels-last, zero beyond OH x OW */
+  int64_t oh0 = 4 * th0, oh1 = imin(g->OH, 4 * (th0 + nth));
+  memset(w->Y, 0, sizeof(float) * (size_t)(4 * nth * YW * Op));
+  const float *gn = gy + n * g->O * P;
+  for (int64_t oh = oh0; oh < oh1; oh++) {
+    float *yr = w->Y + (oh - oh0) * YW * Op;
+    for (int64_t o = 0; o < g->O; o += 16)
+      for (int64_t ow = 0; ow < g->OW; ow += 16)
+        tr_block(gn + o * P + oh * g->OW + ow, P, imin(16, g->O - o), imin(16, g->OW - ow), yr + ow * Op + o, Op);
+  }
+  for (int64_t ti = 0; ti < nth; ti++)
+    for (int64_t tj = 0; tj < g->TW; tj++) {
+      int64_t t = ti * g->TW + tj;
+      for (int64_t o = 0; o < Op; o += 16)
+        gy_tile(w->Y + (4 * ti * YW + 4 * tj) * Op + o, YW * Op, Op, w->M + t * Op + o, nt * Op);
+    }
+  /* dU[xi][c][o] += sum_t V[xi][t][c] M[xi][t][o] */
+  for (int xi = 0; xi < NXI; xi++)
+    gemm(Cp, Op, nt, w->V + xi * nt * Cp, 1, Cp, w->M + xi * nt * Op, Op, w->dU + xi * Cp * Op, Op, 1);
+}
+
+int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
+                             const float *gy, const float *x, float *gw) {
+  wgeom g;
+  set_wgeom(&g, N, C, H, W, O, ph, pw);
+  int nth = threads_for(&g);
+  int64_t per = ws_floats(&g, 1), bytes = (int64_t)sizeof(float) * nth * per;
+  float *buf = ag_alloc(bytes);
+  if (!buf) return -1;
+  int64_t items = g.N * g.nchunk, ulen = NXI * g.Cp * g.Op;
+  #pragma omp parallel num_threads(nth)
+  {
+    wspace w = ws_at(&g, buf + omp_get_thread_num() * per, 1);
+    memset(w.dU, 0, sizeof(float) * (size_t)ulen);
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) wgrad_item(&g, it, gy, x, &w);
+  }
+  /* sum the threads' accumulators, then gw = G^T dU G per (o, c) */
+  float *dU = ws_at(&g, buf, 1).dU;
+  for (int t = 1; t < nth; t++) {
+    const float *d = ws_at(&g, buf + t * per, 1).dU;
+    for (int64_t i = 0; i < ulen; i++) dU[i] += d[i];
+  }
+  for (int64_t o = 0; o < O; o++)
+    for (int64_t c = 0; c < C; c++) {
+      double u[6][6], t[3][6];
+      for (int xi = 0; xi < NXI; xi++) u[xi / 6][xi % 6] = dU[xi * ulen / NXI + c * g.Op + o];
+      for (int i = 0; i < 3; i++)
+        for (int b = 0; b < 6; b++) {
+          double s = 0;
+          for (int a = 0; a < 6; a++) s += Gm[a][i] * u[a][b];
+          t[i][b] = s;
+        }
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+          double s = 0;
+          for (int b = 0; b < 6; b++) s += t[i][b] * Gm[b][j];
+          gw[(o * C + c) * 9 + i * 3 + j] = (float)s;
+        }
+    }
+  ag_free(buf, bytes);
+  return 0;
+}
+
+#pragma GCC pop_options
