@@ -30,6 +30,8 @@ void aga_push_dead_id(int32_t id) {
   dead_ids[n_dead++] = id;
 }
 
+int aga_dead_id_count(void) { return n_dead; }
+
 int aga_take_dead_ids(int32_t *buf, int max) {
   int n = n_dead < max ? n_dead : max;
   if (n > 0) memcpy(buf, dead_ids + n_dead - n, n * sizeof(int32_t));

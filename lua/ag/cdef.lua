@@ -216,6 +216,7 @@ void aga_node_set_trace(aga_node *n, const char *trace);
 const char *aga_node_trace(const aga_node *n);
 int aga_node_pre_hook_id(aga_node *n, int output_nr, int create);
 int aga_take_dead_ids(int32_t *buf, int max);
+int aga_dead_id_count(void);
 
 /* custom (Lua) functions */
 aga_node *aga_lua_node_new(const char *name, int n_inputs, ag_tensor **inputs, int n_outputs);

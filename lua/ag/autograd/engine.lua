@@ -21,6 +21,7 @@ E.functions = functions
 
 local dead = ffi.new('int32_t[256]')
 function E.reap()
+  if C.aga_dead_id_count() == 0 then return end
   while true do
     local n = C.aga_take_dead_ids(dead, 256)
     for i = 0, n - 1 do
@@ -87,15 +88,29 @@ local function run_function(e)
   end
 end
 
-local function drive(e)
+local function lua_work(e, rc)
+  if rc == RUN_HOOK then run_hooks(e, false)
+  elseif rc == RUN_POST_HOOK then run_hooks(e, true)
+  elseif rc == RUN_LUA_NODE then run_function(e) end
+end
+
+-- Runs the engine to the end. Returns true, or false and the error. No pcall on the common
+-- path (LuaJIT does not compile through pcall): only Lua nodes and hooks, which may raise,
+-- run protected.
+local function drive_lua(e, rc)
   while true do
-    local rc = C.aga_engine_run(e)
-    if rc == 0 then return end
-    if rc < 0 then raise() end
-    if rc == RUN_HOOK then run_hooks(e, false)
-    elseif rc == RUN_POST_HOOK then run_hooks(e, true)
-    elseif rc == RUN_LUA_NODE then run_function(e) end
+    if rc < 0 then return false, ffi.string(C.ag_last_error()), true end
+    local ok, err = pcall(lua_work, e, rc)
+    if not ok then return false, err, false end
+    rc = C.aga_engine_run(e)
+    if rc == 0 then return true end
   end
+end
+
+local function drive(e)       -- no loop on the common path, so callers' traces compile
+  local rc = C.aga_engine_run(e)
+  if rc == 0 then return true end
+  return drive_lua(e, rc)
 end
 
 local function as_list(x, what)
@@ -131,7 +146,7 @@ function E.execute(outputs, grad_outputs, opts, inputs, accumulate)
                              retain and 1 or 0, create, nin, nin > 0 and ptr_array(inputs, nin, 'inputs') or nil,
                              accumulate and 1 or 0, allow_unused)
   if e == nil then raise() end
-  local ok, err = pcall(drive, e)
+  local ok, err, from_c = drive(e)
   local result = {}
   if ok then
     for i = 1, nin do
@@ -142,11 +157,30 @@ function E.execute(outputs, grad_outputs, opts, inputs, accumulate)
   end
   C.aga_engine_free(e)
   E.reap()
-  if not ok then error(err, 0) end
+  if not ok then
+    if from_c then core.raise_message(err) end
+    error(err, 0)
+  end
   return result
 end
 
+local one_root, no_grad_given = ffi.new('ag_tensor *[1]'), ffi.new('ag_tensor *[1]')
+
 function E.backward(t, gradient, opts)
+  if gradient == nil and opts == nil then
+    -- the common loss:backward(): one root, implicit gradient, accumulate into leaves
+    one_root[0] = core.check(t, 'backward')
+    local e = C.aga_engine_new(1, one_root, no_grad_given, 0, 0, 0, nil, 1, 0)
+    if e == nil then raise() end
+    local ok, err, from_c = drive(e)
+    C.aga_engine_free(e)
+    E.reap()
+    if not ok then
+      if from_c then core.raise_message(err) end
+      error(err, 0)
+    end
+    return
+  end
   core.check(t, 'backward')
   if core.is_options(gradient) and opts == nil then gradient, opts = nil, gradient end
   opts = opts or {}
