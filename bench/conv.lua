@@ -4,7 +4,8 @@
 -- requires grad, as a hidden layer's), and max_pool2d 2x2 on (64, 32, 28, 28). Each is
 -- timed forward and forward + y:sum():backward(), in ms (min over reps). Prints RESULT lines
 -- for bench/run.sh and, unless BENCH_NO_TORCH=1, runs bench/conv.py and prints a table of
--- ag / PyTorch time ratios (target: <= 0.5 for the two convolutions).
+-- ag / PyTorch time ratios (target: <= 0.5 for the two convolutions); ratio is min/min,
+-- r(med) median/median.
 package.path = (arg[0]:match('^(.*)/') or '.') .. '/?.lua;' .. package.path
 local U = require 'bench_util'
 local ag = U.ag()
@@ -35,27 +36,45 @@ do
   cases[#cases + 1] = {'maxpool2_fwdbwd', function() F.max_pool2d(xg, 2):sum():backward() end}
 end
 
-local mine = {}
-for _, c in ipairs(cases) do
-  mine[c[1]] = ms(c[2])
-  U.result('conv_' .. c[1] .. '_ms', mine[c[1]])
-  collectgarbage()
-end
-
-if os.getenv('BENCH_NO_TORCH') ~= '1' then
-  local dir = arg[0]:match('^(.*)/') or '.'
-  local p = io.popen((os.getenv('PYTHON') or '/usr/bin/python3') .. ' ' .. dir .. '/conv.py')
-  local theirs = {}
-  for line in p:lines() do
-    local k, v = line:match('^RESULT conv_(.-)_ms_torch (%S+)')
-    if k then theirs[k] = tonumber(v) end
+-- BENCH_ROUNDS (default 1) rounds, each timing every ag case and then (unless
+-- BENCH_NO_TORCH=1) running bench/conv.py once, so both sides see the same stretch of a
+-- shared machine's load; the table gives the min and the median over rounds.
+local rounds = tonumber(os.getenv('BENCH_ROUNDS')) or 1
+local with_torch = os.getenv('BENCH_NO_TORCH') ~= '1'
+local dir = arg[0]:match('^(.*)/') or '.'
+local mine, theirs = {}, {}
+for _ = 1, rounds do
+  for _, c in ipairs(cases) do
+    mine[c[1]] = mine[c[1]] or {}
+    table.insert(mine[c[1]], ms(c[2]))
+    collectgarbage()
   end
-  p:close()
-  io.stderr:write(string.format('%-18s %10s %10s %8s\n', 'case (batch 64)', 'ag ms', 'torch ms', 'ratio'))
+  if with_torch then
+    local p = io.popen((os.getenv('PYTHON') or '/usr/bin/python3') .. ' ' .. dir .. '/conv.py')
+    for line in p:lines() do
+      local k, v = line:match('^RESULT conv_(.-)_ms_torch (%S+)')
+      if k then theirs[k] = theirs[k] or {}; table.insert(theirs[k], tonumber(v)) end
+    end
+    p:close()
+  end
+end
+local function stats(t)
+  if not t then return nil end
+  table.sort(t)
+  return t[1], t[math.floor((#t + 1) / 2)]
+end
+local function f2(v) return v and string.format('%.2f', v) or '-' end
+for _, c in ipairs(cases) do U.result('conv_' .. c[1] .. '_ms', (stats(mine[c[1]]))) end
+if with_torch then
+  io.stderr:write(string.format('%-18s %9s %9s %9s %9s %7s %7s\n', 'case (batch 64)', 'ag min', 'ag med',
+                                'torch min', 'torch med', 'ratio', 'r(med)'))
   for _, c in ipairs(cases) do
     local k = c[1]
-    io.stderr:write(string.format('%-18s %10.2f %10s %8s\n', k, mine[k], theirs[k] and string.format('%.2f', theirs[k]) or '-',
-                                  theirs[k] and string.format('%.2f', mine[k] / theirs[k]) or '-'))
+    local amin, amed = stats(mine[k])
+    local tmin, tmed = stats(theirs[k])
+    io.stderr:write(string.format('%-18s %9s %9s %9s %9s %7s %7s\n', k, f2(amin), f2(amed), f2(tmin), f2(tmed),
+                                  tmin and f2(amin / tmin) or '-', tmed and f2(amed / tmed) or '-'))
   end
-  io.stderr:write(string.format('threads: %d each side\n', ag.get_num_threads()))
+  io.stderr:write(string.format('threads: %d each side; %d round(s); times in ms per call (min over %d reps of %d calls)\n',
+                                ag.get_num_threads(), rounds, U.reps, iters))
 end

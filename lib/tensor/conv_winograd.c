@@ -41,7 +41,8 @@ typedef float v16u __attribute__((vector_size(64), aligned(4)));
 #define LD(p) (*(const v16u *)(p))
 #define ST(p, v) (*(v16u *)(p) = (v))
 #define NXI 36
-#define MR 6          /* micro-kernel rows (broadcast operand) */
+#define MR 6          /* micro-kernel rows (broadcast operand) for 3 or 4 vectors of columns */
+#define MR2 12        /* rows for 1 or 2 vectors: 24 accumulators either way */
 #define NVMAX 4       /* micro-kernel columns, in vectors of 16 */
 
 static int64_t up16(int64_t n) { return (n + 15) & ~(int64_t)15; }
@@ -72,7 +73,7 @@ static void set_wgeom(wgeom *g, int64_t N, int64_t C, int64_t H, int64_t W, int6
 static inline __attribute__((always_inline)) void mk(const int mr, const int nv, int64_t K, const float *a,
                                                      int64_t asi, int64_t ask, const float *b, int64_t ldb, float *c,
                                                      int64_t ldc, int accum) {
-  v16 acc[MR][NVMAX];
+  v16 acc[MR2][NVMAX];
   for (int i = 0; i < mr; i++)
     for (int j = 0; j < nv; j++) acc[i][j] = accum ? LD(c + i * ldc + 16 * j) : (v16){0};
   for (int64_t k = 0; k < K; k++) {
@@ -80,7 +81,7 @@ static inline __attribute__((always_inline)) void mk(const int mr, const int nv,
     for (int j = 0; j < nv; j++) bv[j] = LD(b + k * ldb + 16 * j);
     const float *ak = a + k * ask;
     for (int i = 0; i < mr; i++) {
-      v16 av = (v16){0} + ak[i * asi];
+      v16 av = _mm512_set1_ps(ak[i * asi]);
       for (int j = 0; j < nv; j++) acc[i][j] += av * bv[j];
     }
   }
@@ -96,16 +97,20 @@ typedef void (*mk_fn)(int64_t, const float *, int64_t, int64_t, const float *, i
   }
 #define MKROW(r) MKI(r, 1) MKI(r, 2) MKI(r, 3) MKI(r, 4)
 MKROW(1) MKROW(2) MKROW(3) MKROW(4) MKROW(5) MKROW(6)
+#define MKROW2(r) MKI(r, 1) MKI(r, 2)
+MKROW2(7) MKROW2(8) MKROW2(9) MKROW2(10) MKROW2(11) MKROW2(12)
 #define MKP(r) {mk_##r##_1, mk_##r##_2, mk_##r##_3, mk_##r##_4}
-static const mk_fn mk_table[MR][NVMAX] = {MKP(1), MKP(2), MKP(3), MKP(4), MKP(5), MKP(6)};
+#define MKP2(r) {mk_##r##_1, mk_##r##_2, NULL, NULL}
+static const mk_fn mk_table[MR2][NVMAX] = {MKP(1),  MKP(2),  MKP(3),  MKP(4),   MKP(5),   MKP(6),
+                                           MKP2(7), MKP2(8), MKP2(9), MKP2(10), MKP2(11), MKP2(12)};
 
 /* c (m x n, n a multiple of 16) (+)= a (m x K, element (i, k) at a[i*asi + k*ask]) * b (K x n) */
 static void gemm(int64_t m, int64_t n, int64_t K, const float *a, int64_t asi, int64_t ask, const float *b,
                  int64_t ldb, float *c, int64_t ldc, int accum) {
   for (int64_t j0 = 0; j0 < n; j0 += 16 * NVMAX) {
-    int nv = (int)imin(NVMAX, (n - j0) / 16);
-    for (int64_t i0 = 0; i0 < m; i0 += MR) {
-      int mr = (int)imin(MR, m - i0);
+    int nv = (int)imin(NVMAX, (n - j0) / 16), rows = nv <= 2 ? MR2 : MR;
+    for (int64_t i0 = 0; i0 < m; i0 += rows) {
+      int mr = (int)imin(rows, m - i0);
       mk_table[mr - 1][nv - 1](K, a + i0 * asi, asi, ask, b + j0, ldb, c + i0 * ldc + j0, ldc, accum);
     }
   }
