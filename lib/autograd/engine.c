@@ -122,7 +122,14 @@ static int add_grad(aga_node *n, int nr, ag_tensor *g) {
     if (!n->grads) return agt_failc("ag: out of memory in the autograd engine");
   }
   if (!n->grads[nr]) { agt_retain(g); n->grads[nr] = g; return 0; }
-  ag_tensor *sum = aga_binary(AG_OP_ADD, n->grads[nr], g);
+  ag_tensor *buf = n->grads[nr];
+  /* a buffer only the engine holds takes the sum in place (not under create_graph, where
+   * the sum must record); otherwise a new tensor */
+  if (!aga_grad_mode && buf->refcount == 1 && buf->storage->refcount == 1 && !buf->meta &&
+      buf->scalar_type == g->scalar_type && agt_is_contiguous(buf) && buf->ndim == g->ndim &&
+      !memcmp(buf->sizes, g->sizes, g->ndim * sizeof(int64_t)))
+    return agt_binary_(AG_OP_ADD, buf, g);
+  ag_tensor *sum = aga_binary(AG_OP_ADD, buf, g);
   if (!sum) return -1;
   agt_release(n->grads[nr]);
   n->grads[nr] = sum;

@@ -88,7 +88,13 @@ FORMULA(f_remainder1) { BEGIN; SET(0, g); END; }
 FORMULA(f_neg) { BEGIN; SET(0, neg(s, g)); END; }
 FORMULA(f_zero) { BEGIN; SET(0, zeros_like(s, g)); END; }
 FORMULA(f_abs) { BEGIN; SET(0, mul(s, g, sgn(s, saved(s, n, 0)))); END; }
-FORMULA(f_relu) { BEGIN; ag_tensor *r = saved(s, n, 0); SET(0, where(s, gts(s, r, 0), g, zeros_like(s, g))); END; }
+FORMULA(f_relu) {             /* one fused pass; composite ops when it must record */
+  BEGIN;
+  ag_tensor *r = saved(s, n, 0);
+  if (!aga_grad_mode && r) SET(0, track(s, agt_relu_backward(g, r)));
+  else SET(0, where(s, gts(s, r, 0), g, zeros_like(s, g)));
+  END;
+}
 FORMULA(f_exp) { BEGIN; SET(0, mul(s, g, saved(s, n, 0))); END; }
 FORMULA(f_expm1) { BEGIN; SET(0, mul(s, g, adds(s, saved(s, n, 0), 1))); END; }
 FORMULA(f_log) { BEGIN; SET(0, dvd(s, g, saved(s, n, 0))); END; }
@@ -235,10 +241,18 @@ FORMULA(f_identity) { BEGIN; SET(0, g); END; }
 FORMULA(f_to_copy) { BEGIN; SET(0, track(s, aga_to_dtype(g, n->in_meta[0].scalar_type))); END; }
 
 /* ---- matrix products ---- */
-FORMULA(f_mm) {
+FORMULA(f_mm) {              /* each gradient in its input's layout (n->i[0], n->i[1]) */
   BEGIN;
-  if (needs(n, 0)) SET(0, track(s, aga_mm(g, transpose(s, saved(s, n, 1), 1, 2))));
-  if (needs(n, 1)) SET(1, track(s, aga_mm(transpose(s, saved(s, n, 0), 1, 2), g)));
+  if (needs(n, 0)) {
+    ag_tensor *b = saved(s, n, 1);
+    if (n->i[0]) SET(0, transpose(s, track(s, b ? aga_mm(b, transpose(s, g, 1, 2)) : NULL), 1, 2));
+    else SET(0, track(s, b ? aga_mm(g, transpose(s, b, 1, 2)) : NULL));
+  }
+  if (needs(n, 1)) {
+    ag_tensor *a = saved(s, n, 0);
+    if (n->i[1]) SET(1, transpose(s, track(s, a ? aga_mm(transpose(s, g, 1, 2), a) : NULL), 1, 2));
+    else SET(1, track(s, a ? aga_mm(transpose(s, a, 1, 2), g) : NULL));
+  }
   END;
 }
 FORMULA(f_bmm) {

@@ -163,6 +163,7 @@ int agt_unary_(int op, ag_tensor *a);
 ag_tensor *agt_clamp(ag_tensor *a, double lo, double hi);
 int agt_clamp_(ag_tensor *a, double lo, double hi);
 ag_tensor *agt_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b);
+ag_tensor *agt_relu_backward(ag_tensor *g, ag_tensor *result);
 int agt_broadcast_shape(const char *op, const ag_tensor *a, const ag_tensor *b, int *ndim, int64_t *sizes);
 
 /* reductions over a set of dims (ndims == 0 means all dims) */

@@ -1,6 +1,7 @@
 /* unary.c: elementwise unary math, clamp and where. Math on integer tensors promotes to
  * float32 as PyTorch does; sign-like ops keep the dtype. One generic loop per dtype. */
 #include "iter.h"
+#include <string.h>
 #include <stdio.h>
 #include <tgmath.h>   /* exp(x) on a float calls expf, and so on */
 
@@ -222,5 +223,29 @@ ag_tensor *agt_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b) {
   if (ca && ca != a) agt_release(ca);
   if (cb && cb != b) agt_release(cb);
   if (!ca || !cb) { agt_release(out); return NULL; }
+  return out;
+}
+
+/* ReLU's gradient in one pass: g where the result is positive, else exactly 0. */
+#define RELU_BWD(DT, T, SFX)                                                               \
+  static void relu_bwd_##SFX(int64_t n, char **p, const int64_t *s) {                     \
+    T *o = (T *)p[0]; const T *g = (const T *)p[1], *r = (const T *)p[2];                 \
+    if (s[0] == 1 && s[1] == 1 && s[2] == 1) { for (int64_t i = 0; i < n; i++) o[i] = r[i] > 0 ? g[i] : 0; } \
+    else for (int64_t i = 0; i < n; i++) o[i * s[0]] = r[i * s[2]] > 0 ? g[i * s[1]] : 0;  \
+  }
+RELU_BWD(AG_FLOAT32, float, f32)
+RELU_BWD(AG_FLOAT64, double, f64)
+
+ag_tensor *agt_relu_backward(ag_tensor *g, ag_tensor *r) {
+  char b1[256], b2[256];
+  if (g->scalar_type != r->scalar_type || !agt_is_float(g->scalar_type) || g->ndim != r->ndim ||
+      memcmp(g->sizes, r->sizes, g->ndim * sizeof(int64_t)))
+    return agt_fail("ag.relu_backward: gradient %s (%s) and result %s (%s) must match", AGT_SHAPE(g, b1),
+                    agt_dtype_name(g->scalar_type), AGT_SHAPE(r, b2), agt_dtype_name(r->scalar_type));
+  ag_tensor *out = agt_new_contig(g->ndim, g->sizes, g->scalar_type);
+  if (!out) return NULL;
+  agt_iter it;
+  agt_iter_init(&it, 3, (ag_tensor *[]){out, g, r});
+  agt_iter_run(&it, g->scalar_type == AG_FLOAT32 ? relu_bwd_f32 : relu_bwd_f64);
   return out;
 }
