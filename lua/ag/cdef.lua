@@ -296,6 +296,35 @@ ag_tensor *aga_upsample(ag_tensor *x, int mode, const int64_t *out_size, int ali
 ag_tensor *aga_upsample_backward(ag_tensor *g, int mode, int ndim, const int64_t *in_sizes, int align_corners,
                                  const double *scales);
 
+/* lib/autograd/ag_index_grad.h */
+ag_tensor *aga_index_select(ag_tensor *a, int dim, ag_tensor *index);
+ag_tensor *aga_gather(ag_tensor *a, int dim, ag_tensor *index);
+ag_tensor *aga_scatter(ag_tensor *a, int dim, ag_tensor *index, ag_tensor *src, double value, int reduce);
+int aga_scatter_(ag_tensor *a, int dim, ag_tensor *index, ag_tensor *src, double value, int reduce);
+ag_tensor *aga_index_add(ag_tensor *a, int dim, ag_tensor *index, ag_tensor *src, double alpha);
+int aga_index_add_(ag_tensor *a, int dim, ag_tensor *index, ag_tensor *src, double alpha);
+/* padding_idx: 1-based row whose gradient stays zero (negative counts from the end; 0: none) */
+ag_tensor *aga_embedding(ag_tensor *weight, ag_tensor *indices, int64_t padding_idx, int scale_grad_by_freq);
+ag_tensor *aga_embedding_backward(ag_tensor *grad, ag_tensor *indices, int64_t num_weights,
+                                  int64_t padding_idx, int scale_grad_by_freq);
+ag_tensor *aga_masked_fill(ag_tensor *a, ag_tensor *mask, double value);
+int aga_masked_fill_(ag_tensor *a, ag_tensor *mask, double value);
+ag_tensor *aga_masked_select(ag_tensor *a, ag_tensor *mask);
+ag_tensor *aga_masked_scatter(ag_tensor *a, ag_tensor *mask, ag_tensor *src);
+ag_tensor *aga_cat(int n, ag_tensor **tensors, int dim);
+ag_tensor *aga_stack(int n, ag_tensor **tensors, int dim);
+/* uniform: the sizes are split(size)'s (all equal but a shorter last), named SplitBackward0 */
+int aga_split_with_sizes(ag_tensor *a, int dim, int n, const int64_t *sizes, ag_tensor **outs, int uniform);
+int aga_unbind(ag_tensor *a, int dim, ag_tensor **outs);
+ag_tensor *aga_flip(ag_tensor *a, int ndims, const int64_t *dims);
+ag_tensor *aga_roll(ag_tensor *a, int nshifts, const int64_t *shifts, int ndims, const int64_t *dims);
+ag_tensor *aga_repeat(ag_tensor *a, int n, const int64_t *repeats);
+ag_tensor *aga_tril(ag_tensor *a, int64_t k, int upper);
+ag_tensor *aga_diag(ag_tensor *a, int64_t k);
+ag_tensor *aga_diagonal(ag_tensor *a, int64_t offset, int dim1, int dim2);
+ag_tensor *aga_diagonal_backward(ag_tensor *g, int ndim, const int64_t *sizes, int64_t offset, int dim1, int dim2);
+ag_tensor *aga_pad(ag_tensor *a, int npad, const int64_t *pads, int mode, double value);
+
 /* lib/autograd/ag_math_grad.h */
 /* activations (op: an ag_activation; parameters as agt_activation) */
 ag_tensor *aga_activation(int op, ag_tensor *x, double p0, double p1, double p2);
@@ -389,6 +418,56 @@ ag_tensor *agt_adaptive_avg_pool_backward(ag_tensor *g, int nsp, int ndim, const
 ag_tensor *agt_upsample(ag_tensor *x, int mode, const int64_t *out_size, int align_corners, const double *scales);
 ag_tensor *agt_upsample_backward(ag_tensor *g, int mode, int ndim, const int64_t *in_sizes, int align_corners,
                                  const double *scales);
+
+/* lib/tensor/ag_index.h */
+typedef enum { AG_SCATTER_REPLACE = 0, AG_SCATTER_ADD = 1, AG_SCATTER_MULTIPLY = 2 } ag_scatter_reduce;
+typedef enum { AG_PAD_CONSTANT = 0, AG_PAD_REFLECT = 1, AG_PAD_REPLICATE = 2, AG_PAD_CIRCULAR = 3 } ag_pad_mode;
+
+/* selecting by index tensors */
+ag_tensor *agt_index_select(ag_tensor *a, int dim, ag_tensor *index);
+ag_tensor *agt_gather(ag_tensor *a, int dim, ag_tensor *index);
+/* self[.., index[i], ..] (reduce)= src[.., i, ..] along dim; src NULL means the number value */
+int agt_scatter_(ag_tensor *a, int dim, ag_tensor *index, ag_tensor *src, double value, int reduce);
+ag_tensor *agt_scatter(ag_tensor *a, int dim, ag_tensor *index, ag_tensor *src, double value, int reduce);
+int agt_index_add_(ag_tensor *a, int dim, ag_tensor *index, ag_tensor *src, double alpha);
+ag_tensor *agt_index_add(ag_tensor *a, int dim, ag_tensor *index, ag_tensor *src, double alpha);
+ag_tensor *agt_embedding(ag_tensor *weight, ag_tensor *indices);
+/* the gradient of embedding for the weight: rows of grad summed into [num_weights, D];
+ * rows whose index is padding_idx (1-based; 0: none) are left out */
+ag_tensor *agt_embedding_backward(ag_tensor *grad, ag_tensor *indices, int64_t num_weights,
+                                  int64_t padding_idx, int scale_grad_by_freq);
+
+/* masks (bool or uint8, broadcast against the tensor) */
+int agt_masked_fill_(ag_tensor *a, ag_tensor *mask, double value);
+ag_tensor *agt_masked_fill(ag_tensor *a, ag_tensor *mask, double value);
+ag_tensor *agt_masked_select(ag_tensor *a, ag_tensor *mask);
+ag_tensor *agt_masked_scatter(ag_tensor *a, ag_tensor *mask, ag_tensor *src);
+
+/* joining and splitting */
+ag_tensor *agt_cat(int n, ag_tensor **tensors, int dim);
+ag_tensor *agt_stack(int n, ag_tensor **tensors, int dim);
+/* views into a: fills outs[0..n-1] (new references); returns 0 or -1 */
+int agt_split_with_sizes(ag_tensor *a, int dim, int n, const int64_t *sizes, ag_tensor **outs);
+int agt_unbind(ag_tensor *a, int dim, ag_tensor **outs);   /* outs has room for size(dim) */
+
+/* rearranging (copies) */
+ag_tensor *agt_flip(ag_tensor *a, int ndims, const int64_t *dims);
+ag_tensor *agt_roll(ag_tensor *a, int nshifts, const int64_t *shifts, int ndims, const int64_t *dims);
+ag_tensor *agt_repeat(ag_tensor *a, int n, const int64_t *repeats);
+
+/* triangles and diagonals: k > 0 is above the main diagonal, k < 0 below */
+ag_tensor *agt_tril(ag_tensor *a, int64_t k, int upper);    /* upper: triu */
+ag_tensor *agt_diag(ag_tensor *a, int64_t k);
+ag_tensor *agt_diagonal(ag_tensor *a, int64_t offset, int dim1, int dim2);   /* a view */
+/* zeros of shape sizes with g written on the diagonal (offset, dim1, dim2): diagonal's adjoint */
+ag_tensor *agt_diagonal_backward(ag_tensor *g, int ndim, const int64_t *sizes, int64_t offset, int dim1, int dim2);
+
+/* index tensor of classes 1..num_classes -> int64 [..., num_classes]; num_classes -1: the max */
+ag_tensor *agt_one_hot(ag_tensor *index, int64_t num_classes);
+
+/* pads[2k], pads[2k+1]: before and after of the k-th dim counted from the last (F.pad order);
+ * constant mode takes negative pads (cropping), the others need 0 <= pad (< size for reflect) */
+ag_tensor *agt_pad(ag_tensor *a, int npad, const int64_t *pads, int mode, double value);
 
 /* lib/tensor/ag_math.h */
 typedef enum {
