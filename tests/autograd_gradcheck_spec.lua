@@ -93,7 +93,8 @@ describe("gradcheck", function()
 end)
 
 local second = {"add (broadcast)", "mul (broadcast)", "div", "pow tensor^tensor", "exp", "log", "tanh",
-                "sigmoid", "sin", "sum dim -1 keepdim", "mean dim 1", "prod all", "var dim 2", "std dim 1 keepdim",
+                "sigmoid", "sin", "sum dim -1 keepdim", "mean dim 1", "prod all", "prod dim with a zero",
+                "var dim 2", "std dim 1 keepdim",
                 "mm", "bmm", "matmul batched broadcast", "max dim", "narrow negative start", "where"}
 describe("gradgradcheck", function()
   local by_name = {}
@@ -105,4 +106,14 @@ describe("gradgradcheck", function()
       assert.is_true(gradgradcheck(c[2], c[3]()))
     end)
   end
+end)
+
+describe("gradgradcheck of prod where zeros are", function()
+  it("passes with one zero, two zeros, and over several dims", function()
+    local function d64(v) return ag.tensor(v, {dtype = 'float64', requires_grad = true}) end
+    assert.is_true(gradgradcheck(function(x) return x:prod() end, {d64({1.5, 0, 2})}))
+    assert.is_true(gradgradcheck(function(x) return x:prod(2) end, {d64({{1.5, 0, 2}, {0, 0, 3}, {1, 2, 3}})}))
+    ag.manual_seed(2)
+    assert.is_true(gradgradcheck(function(x) return x:prod({1, 3}, true) end, {randn(2, 3, 2)}))
+  end)
 end)

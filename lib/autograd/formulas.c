@@ -3,6 +3,8 @@
  * The engine sums broadcast gradients back to each input's shape and casts them to its
  * dtype, so no formula handles broadcasting. See formula.h for the toolkit. */
 #include "formula.h"
+#include "ag_index_grad.h"
+#include "ag_math_grad.h"
 #include <string.h>
 
 /* ---- arithmetic ---- */
@@ -137,10 +139,58 @@ FORMULA(f_where) {             /* NaN-safe: the unselected branch gets exact zer
 /* ---- reductions ---- */
 FORMULA(f_sum) { BEGIN; SET(0, expand_to(s, unsqueeze_reduced(s, n, g), &n->in_meta[0])); END; }
 FORMULA(f_mean) { BEGIN; SET(0, muls(s, expand_to(s, unsqueeze_reduced(s, n, g), &n->in_meta[0]), 1.0 / n->d[0])); END; }
+/* For every element, the product of the other elements it was reduced with, as a
+ * differentiable expression: reduced dims move last and flatten to R, and exclusive
+ * cumulative products from both ends multiply. Exact with zeros, and its own gradient is
+ * right too (what create_graph needs). */
+static ag_tensor *prod_others(scope *s, aga_node *n, ag_tensor *a) {
+  const aga_input_meta *m = &n->in_meta[0];
+  int nd = m->ndim, nk = 0;
+  if (!a || nd == 0) return a ? track(s, agt_full(0, NULL, 1, a->scalar_type)) : NULL;
+  bool red[AG_MAX_DIMS] = {0};
+  if (n->i[1] == 0) for (int d = 0; d < nd; d++) red[d] = true;
+  for (int k = 0; k < n->i[1]; k++) red[n->i[2 + k] - 1] = true;
+  int64_t perm[AG_MAX_DIMS], inv[AG_MAX_DIMS], shape[AG_MAX_DIMS + 1], psizes[AG_MAX_DIMS], R = 1;
+  int k = 0;
+  for (int d = 0; d < nd; d++) if (!red[d]) { perm[k] = d + 1; shape[k] = m->sizes[d]; k++; nk++; }
+  for (int d = 0; d < nd; d++) if (red[d]) { perm[k++] = d + 1; R *= m->sizes[d]; }
+  for (int q = 0; q < nd; q++) { inv[perm[q] - 1] = q + 1; psizes[q] = m->sizes[perm[q] - 1]; }
+  shape[nk] = R;
+  int last = nk + 1;                                   /* the flattened reduced dim, 1-based */
+  ag_tensor *x = track(s, aga_reshape(track(s, aga_permute(a, nd, perm)), nk + 1, shape));
+  ag_tensor *others;
+  if (R <= 1) {
+    others = x ? track(s, agt_full(nk + 1, shape, 1, a->scalar_type)) : NULL;
+  } else {
+    int64_t one_shape[AG_MAX_DIMS + 1];
+    memcpy(one_shape, shape, (nk + 1) * sizeof(int64_t));
+    one_shape[nk] = 1;
+    int64_t flipdim = last;
+    ag_tensor *ones = track(s, agt_full(nk + 1, one_shape, 1, a->scalar_type));
+    ag_tensor *head = x ? track(s, aga_narrow(x, last, 1, R - 1)) : NULL;
+    ag_tensor *tail = x ? track(s, aga_narrow(x, last, 2, R - 1)) : NULL;
+    ag_tensor *lc = head ? track(s, aga_cumprod(head, last)) : NULL;
+    ag_tensor *tf = tail ? track(s, aga_flip(tail, 1, &flipdim)) : NULL;
+    ag_tensor *rc = tf ? track(s, aga_cumprod(tf, last)) : NULL;
+    ag_tensor *rf = rc ? track(s, aga_flip(rc, 1, &flipdim)) : NULL;
+    ag_tensor *left = ones && lc ? track(s, aga_cat(2, (ag_tensor *[]){ones, lc}, last)) : NULL;
+    ag_tensor *right = ones && rf ? track(s, aga_cat(2, (ag_tensor *[]){rf, ones}, last)) : NULL;
+    others = mul(s, left, right);
+  }
+  ag_tensor *back = others ? track(s, aga_reshape(others, nd, psizes)) : NULL;
+  return back ? track(s, aga_permute(back, nd, inv)) : NULL;
+}
+
 FORMULA(f_prod) {
-  /* handles zeros: with none, result / a; with one, the product of the others lands on the
-   * zero; with more, everything is zero. */
+  /* first order: with no zero, result / a; with one, the product of the others lands on the
+   * zero; with more, everything is zero. Under create_graph: prod_others, whose own
+   * gradient is right where zeros are. */
   BEGIN;
+  if (aga_grad_mode) {
+    ag_tensor *ge = expand_to(s, unsqueeze_reduced(s, n, g), &n->in_meta[0]);
+    SET(0, mul(s, ge, prod_others(s, n, saved(s, n, 0))));
+    END;
+  }
   const int64_t *dims = &n->i[2];
   int nd = (int)n->i[1];
   ag_tensor *a = saved(s, n, 0);
