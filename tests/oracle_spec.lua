@@ -18,8 +18,6 @@ local STRICT = os.getenv('ORACLE_STRICT') == '1'
 -- key: an op ("conv2d"), a case without its dtype ("sum: dim 1") or a full case name
 -- ("sum: dim 1 [float32]"); value: why it is pending.
 local KNOWN_GAPS = {
-  ["scaled_dot_product_attention"]  = "not in ag yet",
-  ["unflatten"]                     = "not in ag yet",
 }
 
 local TOL = {float64 = {rtol = 1e-10, atol = 1e-10}, float32 = {rtol = 1.3e-6, atol = 1e-5}}

@@ -328,6 +328,32 @@ function M.expand(a, ...)
 end
 function M.expand_as(a, b) return M.expand(a, (check(b, 'expand_as', 2) and b.shape)) end
 M.broadcast_to = M.expand
+-- unflatten(dim, sizes): dim becomes several dims (one of the sizes may be -1); a view
+function M.unflatten(a, dim, sizes)
+  check(a, 'unflatten')
+  core.check_int(dim, 'unflatten', 'dim')
+  if type(sizes) ~= 'table' or #sizes == 0 then
+    error("ag.unflatten: sizes must be a non-empty table of sizes, got " .. core.typename(sizes), 2)
+  end
+  local shape, n = a.shape, #a.shape
+  local d = dim < 0 and dim + n + 1 or dim
+  if d < 1 or d > n then
+    error(string.format("ag.unflatten: dimension out of range (expected to be in range of [%d, %d] but got %d)",
+                        -n, n, dim), 2)
+  end
+  local new = {}
+  for i = 1, d - 1 do new[#new + 1] = shape[i] end
+  for _, v in ipairs(sizes) do new[#new + 1] = v end
+  for i = d + 1, n do new[#new + 1] = shape[i] end
+  local known, infer = 1, 0
+  for _, v in ipairs(sizes) do if v == -1 then infer = infer + 1 else known = known * v end end
+  if (infer == 0 and known ~= shape[d]) or (infer == 1 and (known == 0 or shape[d] % known ~= 0)) or infer > 1 then
+    error(string.format("ag.unflatten: sizes {%s} don't multiply up to the size of dim %d (%d) of input [%s]",
+                        table.concat(sizes, ', '), d, shape[d], table.concat(shape, ', ')), 2)
+  end
+  return M.view(a, new)
+end
+
 function M.flatten(a, s, e)
   local p = check(a, 'flatten')
   s, e = s or 1, e or -1

@@ -523,4 +523,34 @@ function F.group_norm(x, ...)
   return y
 end
 
+-- scaled_dot_product_attention(q, k, v, {attn_mask=, dropout_p=, is_causal=, scale=}):
+-- softmax(q k^T * scale + mask) v, as PyTorch 2's reference. A bool mask keeps the entries
+-- that are true; a float mask is added to the scores.
+local SDPA_NAMES = {'attn_mask', 'dropout_p', 'is_causal', 'scale'}
+function F.scaled_dot_product_attention(q, k, v, ...)
+  check(q, 'scaled_dot_product_attention', 1); check(k, 'scaled_dot_product_attention', 2)
+  check(v, 'scaled_dot_product_attention', 3)
+  local o = parse('scaled_dot_product_attention', SDPA_NAMES, select('#', ...), ...)
+  if q.ndim < 2 or k.ndim < 2 or v.ndim < 2 or q.shape[q.ndim] ~= k.shape[k.ndim] then
+    error(fmt("ag.scaled_dot_product_attention: expected query [..., L, E] and key [..., S, E] with the same E, got %s and %s",
+              shape_str(q), shape_str(k)), 2)
+  end
+  local L, S = q.shape[q.ndim - 1], k.shape[k.ndim - 1]
+  local scale = o.scale or 1 / math.sqrt(q.shape[q.ndim])
+  local scores = q:matmul(k:transpose(-2, -1)) * scale
+  if o.is_causal then
+    local keep = require('ag.creation').ones(L, S, {dtype = 'bool'}):tril()
+    scores = scores:masked_fill(keep:logical_not(), -math.huge)
+  end
+  local m = o.attn_mask
+  if m ~= nil then
+    check(m, 'scaled_dot_product_attention', 4)
+    if m.dtype == 'bool' then scores = scores:masked_fill(m:logical_not(), -math.huge)
+    else scores = scores + m end
+  end
+  local attn = F.softmax(scores, -1)
+  if o.dropout_p and o.dropout_p > 0 then attn = F.dropout(attn, o.dropout_p, true) end
+  return attn:matmul(v)
+end
+
 return F

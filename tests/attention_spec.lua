@@ -1,0 +1,52 @@
+-- attention_spec.lua: F.scaled_dot_product_attention against a hand computation (values
+-- against PyTorch are in oracle_spec), its gradient, and the errors of it and unflatten.
+local ag = require 'ag'
+local F = ag.nn.functional
+
+describe("scaled_dot_product_attention", function()
+  it("with one key is that key's value, and a causal mask makes row 1 see only key 1", function()
+    local q = ag.tensor({{{1.0, 0.0}, {0.0, 1.0}}})
+    local k = ag.tensor({{{1.0, 0.0}, {0.0, 1.0}}})
+    local v = ag.tensor({{{10.0}, {20.0}}})
+    local out = F.scaled_dot_product_attention(q, k, v, {is_causal = true})
+    assert.are.equal(10, out[1][1][1]:item())
+    -- row 2 weighs the keys by softmax([0, 1] / sqrt(2))
+    local w = 1 / (1 + math.exp(-1 / math.sqrt(2)))
+    assert.is_true(math.abs(out[1][2][1]:item() - (10 * (1 - w) + 20 * w)) < 1e-5)
+  end)
+
+  it("passes gradcheck with a bool mask", function()
+    ag.manual_seed(4)
+    local q = ag.randn(2, 3, 4, {dtype = 'float64', requires_grad = true})
+    local k = ag.randn(2, 3, 4, {dtype = 'float64', requires_grad = true})
+    local v = ag.randn(2, 3, 2, {dtype = 'float64', requires_grad = true})
+    local m = ag.tensor({{true, false, true}, {true, true, false}, {false, true, true}})
+    assert.is_true(ag.autograd.gradcheck(function(a, b, c)
+      return F.scaled_dot_product_attention(a, b, c, {attn_mask = m}) end, {q, k, v}))
+  end)
+
+  it("names mismatched embedding sizes", function()
+    local ok, err = pcall(F.scaled_dot_product_attention, ag.zeros(2, 3, 4), ag.zeros(2, 3, 5), ag.zeros(2, 3, 2))
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("ag.scaled_dot_product_attention: expected query [..., L, E] and key [..., S, E] with the same E", 1, true))
+  end)
+end)
+
+describe("unflatten", function()
+  it("splits a dim into several as a view", function()
+    local a = ag.arange(0, 12):float():view(2, 6)
+    local u = a:unflatten(2, {2, -1})
+    assert.are.same({2, 2, 3}, u.shape)
+    assert.are.equal(5, u[1][2][3]:item())
+    assert.are.same({2, 3, 2}, ag.unflatten(a, -1, {3, 2}).shape)
+  end)
+
+  it("refuses sizes that do not multiply up, and bad dims", function()
+    local a = ag.zeros(2, 6)
+    local ok, err = pcall(function() return a:unflatten(2, {4, 2}) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("ag.unflatten: sizes {4, 2} don't multiply up to the size of dim 2 (6)", 1, true))
+    ok, err = pcall(function() return a:unflatten(3, {2, 3}) end)
+    assert.truthy(tostring(err):find("ag.unflatten: dimension out of range", 1, true))
+  end)
+end)
