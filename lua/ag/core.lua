@@ -13,10 +13,11 @@ local istype, ffi_gc, ffi_string = ffi.istype, ffi.gc, ffi.string
 local release = C.ag_ref_release
 
 -- memory: an adaptive soft limit on live tensor bytes (Torch7's heap tracking, made adaptive)
--- After each collection the limit is what survived plus headroom: at least MIN_HEADROOM,
--- or half the live bytes for big working sets. Garbage tensors thus never hold more than
--- the headroom, and a loop's buffers cycle through the allocator's cache instead of fresh
--- pages.
+-- After each collection the limit is what survived plus a fixed headroom, so garbage
+-- tensors never hold more than MIN_HEADROOM however big the live set (a dataset in memory)
+-- is, and a loop's buffers cycle through the allocator's cache instead of fresh pages. A
+-- full collection costs time in proportion to the Lua heap, not to tensor bytes, so
+-- collecting often is cheap.
 local stats = C.ag_alloc_stats_get()
 local MIN_HEADROOM = 64 * 1024 * 1024
 core.stats = stats
@@ -24,7 +25,7 @@ core.stats = stats
 local function collect()
   collectgarbage('collect')
   local live = tonumber(stats.live_bytes)
-  stats.soft_limit = live + math.max(MIN_HEADROOM, live * 0.5)
+  stats.soft_limit = live + MIN_HEADROOM
   stats.over_limit = 0
 end
 stats.soft_limit = math.max(tonumber(stats.live_bytes), 0) + MIN_HEADROOM
