@@ -1,6 +1,7 @@
 -- fashion_mnist.lua: the main job. Trains an MLP (default) or a small CNN on Fashion-MNIST
 -- from Debian's dataset-fashion-mnist, with a live progress bar, per-epoch test accuracy,
--- a checkpoint per epoch (resumable with --resume) and the loss/accuracy curves as SVG.
+-- a cosine learning-rate schedule, a checkpoint per epoch (resumable with --resume) and the
+-- loss/accuracy curves as SVG.
 --   luajit examples/fashion_mnist.lua [--model mlp|cnn] [--epochs 10] [--help]
 local here = debug.getinfo(1, 'S').source:match('^@(.*)/[^/]*$') or '.'
 package.path = here .. '/../lua/?.lua;' .. here .. '/../lua/?/init.lua;' .. package.path
@@ -50,6 +51,9 @@ if opts.optimizer == 'sgd' then optimizer = optim.SGD(model:parameters(), {lr = 
 elseif opts.optimizer == 'adam' then optimizer = optim.Adam(model:parameters(), {lr = lr})
 else error("--optimizer must be adam or sgd, got " .. opts.optimizer, 0) end
 
+-- the learning rate follows a cosine from lr down to 0 over the epochs, stepped per epoch
+local scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, opts.epochs)
+
 local limit_train = opts.subset > 0 and opts.subset or nil
 local limit_test = opts.subset > 0 and math.max(1, math.floor(opts.subset / 6)) or nil
 local train_set = datasets.fashion_mnist{split = 'train', limit = limit_train}
@@ -63,6 +67,7 @@ if opts.resume ~= '' then
   local ck = ag.load(opts.resume)
   model:load_state_dict(ck.model)
   optimizer:load_state_dict(ck.optimizer)
+  scheduler:load_state_dict(ck.scheduler)
   train_loader:load_state_dict(ck.loader)
   ag.set_rng_state(ck.rng)
   history = ck.history
@@ -99,11 +104,13 @@ for epoch = start_epoch, opts.epochs do
     bar:update(y:numel(), l)
   end
   local secs = bar:finish()
+  scheduler:step()
   local test_loss, test_acc = evaluate()
   history.train_loss[epoch], history.test_loss[epoch], history.test_acc[epoch] = loss_sum / seen, test_loss, test_acc
   print(string.format('epoch %d: train loss %.4f  test loss %.4f  test accuracy %.4f  (%.1fs, %.0f samples/s)',
                       epoch, loss_sum / seen, test_loss, test_acc, secs, seen / secs))
   ag.save(opts.out .. '/checkpoint.safetensors', {model = model:state_dict(), optimizer = optimizer:state_dict(),
+          scheduler = scheduler:state_dict(),
           loader = train_loader:state_dict(), rng = ag.get_rng_state(), history = history, epoch = epoch})
   Plot.svg(opts.out .. '/curves.svg', {
     {title = 'loss', xlabel = 'epoch', series = {{name = 'train', y = history.train_loss}, {name = 'test', y = history.test_loss}}},

@@ -29,6 +29,10 @@ static inline int64_t safe_i64(double v) {
     enum { SRC_DT = DT2 };                                                                \
     T1 *o = (T1 *)p[0]; const T2 *a = (const T2 *)p[1];                                   \
     if (s[0] == 1 && s[1] == 1) { for (int64_t i = 0; i < n; i++) o[i] = (T1)CONVERT_##S1(a[i]); } \
+    else if (s[0] == 1 && s[1] == 0) {        /* a broadcast value: a fill */                \
+      const T1 v = (T1)CONVERT_##S1(a[0]);                                                  \
+      for (int64_t i = 0; i < n; i++) o[i] = v;                                             \
+    }                                                                                       \
     else for (int64_t i = 0; i < n; i++) o[i * s[0]] = (T1)CONVERT_##S1(a[i * s[1]]);       \
   }
 #define CAST_ROW_DEFS(DT1, T1, S1) AG_FOREACH_DTYPE2(CAST_LOOP, DT1, T1, S1)
