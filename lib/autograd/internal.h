@@ -51,6 +51,7 @@ struct aga_node {
   const char *saved_producer[AGA_MAX_SAVED];   /* for the version-counter error */
   int32_t saved_producer_nr[AGA_MAX_SAVED];
   uint8_t saved_released;
+  uint8_t small;                         /* allocated from the small-node free list */
   double d[4];                           /* op parameters */
   int64_t i[AG_MAX_DIMS + 2];
   ag_tensor *leaf;                       /* AccumulateGrad: the leaf (strong) */

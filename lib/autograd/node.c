@@ -39,6 +39,34 @@ int aga_take_dead_ids(int32_t *buf, int max) {
   return n;
 }
 
+/* ---- allocation: nodes with up to SMALL_INPUTS inputs, and metadata, are recycled through
+ * free lists (a forward pass makes one of each per op) ---- */
+#define SMALL_INPUTS 3
+static const size_t small_node_size =
+  sizeof(aga_node) + SMALL_INPUTS * (sizeof(aga_edge) + sizeof(aga_input_meta));
+static aga_node *free_nodes;
+static ag_meta *free_metas;
+
+static aga_node *node_alloc(int n_inputs) {
+  bool small = n_inputs <= SMALL_INPUTS;
+  aga_node *n = small ? free_nodes : NULL;
+  if (n) free_nodes = *(aga_node **)n;
+  else n = malloc(small ? small_node_size : sizeof(aga_node) + (size_t)n_inputs * (sizeof(aga_edge) + sizeof(aga_input_meta)));
+  if (!n) return agt_fail("ag: out of memory (graph node)");
+  memset(n, 0, sizeof(aga_node));
+  n->small = small;
+  n->in_meta = (aga_input_meta *)(n + 1);
+  n->next = (aga_edge *)(n->in_meta + n_inputs);
+  memset(n->next, 0, (size_t)n_inputs * sizeof(aga_edge));
+  return n;
+}
+
+static void node_free(aga_node *n) {
+  if (!n->small) { free(n); return; }
+  *(aga_node **)n = free_nodes;
+  free_nodes = n;
+}
+
 /* ---- iterative destruction ---- */
 static aga_node **pending;
 static int64_t n_pending, cap_pending;
@@ -61,7 +89,7 @@ static void node_destroy(aga_node *n) {
   free(n->retained);
   free(n->trace);
   free(n->custom_name);
-  free(n);
+  node_free(n);
 }
 
 void aga_node_retain(aga_node *n) { if (n) n->refcount++; }
@@ -92,7 +120,8 @@ static void meta_free(struct ag_meta *m) {
   agt_release(m->grad);
   agt_release(m->view_base);
   aga_node_release(m->grad_fn);
-  free(m);
+  *(ag_meta **)m = free_metas;
+  free_metas = m;
 }
 
 extern void (*ag_meta_free_fn)(struct ag_meta *);
@@ -100,8 +129,12 @@ __attribute__((constructor)) static void install_meta_free(void) { ag_meta_free_
 
 ag_meta *aga_meta_get(ag_tensor *t) {
   if (!t->meta) {
-    t->meta = calloc(1, sizeof(ag_meta));
-    if (!t->meta) return agt_fail("ag: out of memory (autograd metadata)");
+    ag_meta *m = free_metas;
+    if (m) free_metas = *(ag_meta **)m;
+    else m = malloc(sizeof(ag_meta));
+    if (!m) return agt_fail("ag: out of memory (autograd metadata)");
+    memset(m, 0, sizeof(ag_meta));
+    t->meta = m;
   }
   return t->meta;
 }
@@ -110,8 +143,8 @@ ag_meta *aga_meta_get(ag_tensor *t) {
 aga_node *aga_grad_accumulator(ag_tensor *leaf) {
   ag_meta *m = leaf->meta;
   if (m->grad_acc) return m->grad_acc;
-  aga_node *n = calloc(1, sizeof(aga_node));
-  if (!n) return agt_fail("ag: out of memory (graph node)");
+  aga_node *n = node_alloc(0);
+  if (!n) return NULL;
   n->kind = AGA_KIND(K_ACCUMULATE);
   n->n_outputs = 1;
   n->seq = UINT64_MAX;                    /* run as soon as ready */
@@ -122,16 +155,13 @@ aga_node *aga_grad_accumulator(ag_tensor *leaf) {
 }
 
 aga_node *aga_node_new(const aga_kind_info *kind, int n_inputs, ag_tensor **inputs, int n_outputs) {
-  size_t extra = (size_t)n_inputs * (sizeof(aga_edge) + sizeof(aga_input_meta));
-  aga_node *n = calloc(1, sizeof(aga_node) + extra);
-  if (!n) return agt_fail("ag: out of memory (graph node)");
+  aga_node *n = node_alloc(n_inputs);
+  if (!n) return NULL;
   n->refcount = 1;
   n->seq = next_seq++;
   n->kind = kind;
   n->n_inputs = n_inputs;
   n->n_outputs = n_outputs;
-  n->in_meta = (aga_input_meta *)(n + 1);
-  n->next = (aga_edge *)(n->in_meta + n_inputs);
   for (int i = 0; i < n_inputs; i++) {
     ag_tensor *t = inputs[i];
     if (!t) continue;

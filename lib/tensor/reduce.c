@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *reduce_names[AG_NREDUCE] = {"sum", "mean", "prod", "amax", "amin", "all", "any"};
+static const char *reduce_names[AG_NREDUCE] = {"ag.sum", "ag.mean", "ag.prod", "ag.amax", "ag.amin",
+                                                "ag.all", "ag.any"};
 
 /* Kept dims index the output; reduced dims are walked for each output element. */
 typedef struct {
@@ -164,8 +165,8 @@ static const red_fn reducers[3][AG_NREDUCE] = {
 
 ag_tensor *agt_reduce(int op, ag_tensor *a, int ndims, const int64_t *dims, int keepdim) {
   if (op < 0 || op >= AG_NREDUCE) return agt_fail("ag: unknown reduction %d", op);
-  char name[32], b[256];
-  snprintf(name, sizeof name, "ag.%s", reduce_names[op]);
+  char b[256];
+  const char *name = reduce_names[op];
   if (op == AG_RED_MEAN && !agt_is_float(a->scalar_type))
     return agt_fail("ag.mean: could not infer output dtype. Input dtype must be a floating point "
                     "dtype, but got %s; convert with :float() first", agt_dtype_name(a->scalar_type));
