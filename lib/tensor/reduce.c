@@ -79,6 +79,12 @@ static inline int64_t offset_of(int n, const int64_t *sz, const int64_t *st, int
 
 /* For each output element o: walk the reduced elements x and fold them with STEP. */
 #define RED_KERNEL(NAME, T, ACC_T, INIT, STEP, FINISH, OUT_T)                               \
+  static inline void NAME##_one(const plan *p, const T *in, OUT_T *out, int64_t o) {        \
+    const T *base = in + offset_of(p->nk, p->ksz, p->kst, o);                             \
+    ACC_T acc = INIT;                                                                      \
+    FOR_REDUCED(p, base, T, STEP);                                                         \
+    out[o] = (OUT_T)(FINISH);                                                              \
+  }                                                                                        \
   static void NAME(const plan *p, const T *in, OUT_T *out, double extra) {                 \
     (void)extra;                                                                          \
     int64_t work = p->kcount * p->rcount;                                                 \
@@ -101,12 +107,12 @@ static inline int64_t offset_of(int n, const int64_t *sz, const int64_t *st, int
         return;                                                                           \
       }                                                                                   \
     }                                                                                     \
-    _Pragma("omp parallel for if(work > AG_PARALLEL_GRAIN && p->kcount > 1)")              \
-    for (int64_t o = 0; o < p->kcount; o++) {                                             \
-      const T *base = in + offset_of(p->nk, p->ksz, p->kst, o);                          \
-      ACC_T acc = INIT;                                                                   \
-      FOR_REDUCED(p, base, T, STEP);                                                      \
-      out[o] = (OUT_T)(FINISH);                                                           \
+    /* small work stays out of OpenMP entirely: an if(false) region still costs a team */ \
+    if (work > AG_PARALLEL_GRAIN && p->kcount > 1) {                                      \
+      _Pragma("omp parallel for")                                                         \
+      for (int64_t o = 0; o < p->kcount; o++) NAME##_one(p, in, out, o);                  \
+    } else {                                                                              \
+      for (int64_t o = 0; o < p->kcount; o++) NAME##_one(p, in, out, o);                  \
     }                                                                                     \
   }
 
