@@ -523,6 +523,42 @@ function F.group_norm(x, ...)
   return y
 end
 
+-- The less common activations, composed of differentiable ops (their gradients follow).
+-- Positional arguments as PyTorch's; `inplace` is accepted and ignored (results are new).
+local function num(op, what, v, default)
+  if v == nil then return default end
+  if type(v) ~= 'number' then error(fmt("ag.%s: %s must be a number, got %s", op, what, typename(v)), 3) end
+  return v
+end
+function F.celu(x, alpha)
+  check(x, 'celu')
+  alpha = num('celu', 'alpha', alpha, 1)
+  if alpha == 0 then error("ag.celu: alpha must not be 0", 2) end
+  return M.relu(x) + M.clamp(M.expm1(x / alpha) * alpha, nil, 0)
+end
+function F.softsign(x) check(x, 'softsign') return x / (M.abs(x) + 1) end
+function F.hardsigmoid(x) check(x, 'hardsigmoid') return M.clamp(x / 6 + 0.5, 0, 1) end
+function F.hardswish(x) check(x, 'hardswish') return x * M.clamp(x / 6 + 0.5, 0, 1) end
+function F.tanhshrink(x) check(x, 'tanhshrink') return x - M.tanh(x) end
+function F.softshrink(x, lambd)
+  check(x, 'softshrink')
+  lambd = num('softshrink', 'lambd', lambd, 0.5)
+  if lambd < 0 then error(fmt("ag.softshrink: lambd must be >= 0, got %g", lambd), 2) end
+  return x - M.clamp(x, -lambd, lambd)
+end
+function F.hardshrink(x, lambd)
+  check(x, 'hardshrink')
+  lambd = num('hardshrink', 'lambd', lambd, 0.5)
+  return M.where(M.gt(M.abs(x), lambd), x, x * 0)
+end
+function F.threshold(x, threshold, value)
+  check(x, 'threshold')
+  threshold = num('threshold', 'threshold', threshold)
+  value = num('threshold', 'value', value)
+  if threshold == nil or value == nil then error("ag.threshold: threshold and value are required", 2) end
+  return M.where(M.gt(x, threshold), x, M.where(M.gt(x, threshold), x * 0, x * 0 + value))
+end
+
 -- scaled_dot_product_attention(q, k, v, {attn_mask=, dropout_p=, is_causal=, scale=}):
 -- softmax(q k^T * scale + mask) v, as PyTorch 2's reference. A bool mask keeps the entries
 -- that are true; a float mask is added to the scores.
