@@ -55,8 +55,8 @@ static aga_node *node_alloc(int n_inputs) {
   if (!n) return agt_fail("ag: out of memory (graph node)");
   memset(n, 0, sizeof(aga_node));
   n->small = small;
-  n->in_meta = (aga_input_meta *)(n + 1);
-  n->next = (aga_edge *)(n->in_meta + n_inputs);
+  n->next = (aga_edge *)(n + 1);
+  n->in_meta = (aga_input_meta *)(n->next + n_inputs);
   memset(n->next, 0, (size_t)n_inputs * sizeof(aga_edge));
   return n;
 }
