@@ -31,6 +31,8 @@ typedef struct ag_meta {
 /* engine pauses: what Lua must do before calling aga_engine_run again */
 enum { AGA_DONE = 0, AGA_RUN_LUA_NODE = 1, AGA_RUN_HOOK = 2, AGA_RUN_POST_HOOK = 3, AGA_ERROR = -1 };
 
+size_t aga_meta_size(void);          /* sizeof(ag_meta), checked by the Lua layer */
+
 /* grad mode */
 void aga_set_grad_enabled(int enabled);
 int aga_is_grad_enabled(void);

@@ -10,6 +10,8 @@ int aga_grad_mode = 1;
 int aga_anomaly_mode = 0;
 static uint64_t next_seq = 0;
 
+size_t aga_meta_size(void) { return sizeof(ag_meta); }
+
 void aga_set_grad_enabled(int enabled) { aga_grad_mode = enabled != 0; }
 int aga_is_grad_enabled(void) { return aga_grad_mode; }
 void aga_set_anomaly_enabled(int enabled) { aga_anomaly_mode = enabled != 0; }

@@ -77,6 +77,9 @@ typedef enum {
   AG_NREDUCE
 } ag_reduce_op;
 
+/* the C sizes of the shared structs, so the Lua layer can refuse a stale libag.so */
+size_t ag_struct_size(int which);   /* 0 ag_tensor, 1 ag_storage, 2 ag_alloc_stats, 3 ag_ref */
+
 /* errors */
 const char *ag_last_error(void);
 void ag_set_error(const char *msg);

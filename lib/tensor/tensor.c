@@ -10,6 +10,16 @@ void (*ag_meta_free_fn)(struct ag_meta *) = NULL;
 static const int dtype_sizes[AG_NDTYPES] = {4, 8, 8, 4, 1, 1};
 static const char *dtype_names[AG_NDTYPES] = {"float32", "float64", "int64", "int32", "uint8", "bool"};
 
+size_t ag_struct_size(int which) {
+  switch (which) {
+  case 0: return sizeof(ag_tensor);
+  case 1: return sizeof(ag_storage);
+  case 2: return sizeof(ag_alloc_stats);
+  case 3: return sizeof(ag_ref);
+  default: return 0;
+  }
+}
+
 int agt_dtype_size(int dtype) { return (dtype >= 0 && dtype < AG_NDTYPES) ? dtype_sizes[dtype] : 0; }
 const char *agt_dtype_name(int dtype) {
   return (dtype >= 0 && dtype < AG_NDTYPES) ? dtype_names[dtype] : "invalid";

@@ -63,6 +63,9 @@ typedef enum {
   AG_NREDUCE
 } ag_reduce_op;
 
+/* the C sizes of the shared structs, so the Lua layer can refuse a stale libag.so */
+size_t ag_struct_size(int which);   /* 0 ag_tensor, 1 ag_storage, 2 ag_alloc_stats, 3 ag_ref */
+
 /* errors */
 const char *ag_last_error(void);
 void ag_set_error(const char *msg);
@@ -182,6 +185,8 @@ typedef struct ag_meta {
 
 /* engine pauses: what Lua must do before calling aga_engine_run again */
 enum { AGA_DONE = 0, AGA_RUN_LUA_NODE = 1, AGA_RUN_HOOK = 2, AGA_RUN_POST_HOOK = 3, AGA_ERROR = -1 };
+
+size_t aga_meta_size(void);          /* sizeof(ag_meta), checked by the Lua layer */
 
 /* grad mode */
 void aga_set_grad_enabled(int enabled);

@@ -36,4 +36,20 @@ end
 -- the runtime reads this when libag pulls it in, so it is set before the load.
 ffi.C.setenv('OMP_WAIT_POLICY', 'PASSIVE', 0)
 
-return ffi.load(find())
+local path = find()
+local lib = ffi.load(path)
+
+-- A libag.so built from other headers than lua/ag/cdef.lua would read garbage: refuse it.
+local ok, sizes = pcall(function()
+  return {lib.ag_struct_size(0), lib.ag_struct_size(1), lib.ag_struct_size(2), lib.ag_struct_size(3),
+          lib.aga_meta_size()}
+end)
+local want = {ffi.sizeof('ag_tensor'), ffi.sizeof('ag_storage'), ffi.sizeof('ag_alloc_stats'),
+              ffi.sizeof('ag_ref'), ffi.sizeof('ag_meta')}
+local stale = not ok
+if ok then for i = 1, #want do if tonumber(sizes[i]) ~= want[i] then stale = true end end end
+if stale then
+  error("ag: " .. path .. " was built from other headers than lua/ag/cdef.lua (struct sizes differ); " ..
+        "rebuild it (cmake -B build && cmake --build build) or point AG_LIBRARY at a current build", 2)
+end
+return lib
