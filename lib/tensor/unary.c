@@ -1,6 +1,7 @@
 /* unary.c: elementwise unary math, clamp and where. Math on integer tensors promotes to
  * float32 as PyTorch does; sign-like ops keep the dtype. One generic loop per dtype. */
 #include "iter.h"
+#include "simd_math.h"
 #include <string.h>
 #include <stdio.h>
 #include <tgmath.h>   /* exp(x) on a float calls expf, and so on */
@@ -19,21 +20,46 @@ static const char *unary_names[AG_NUNARY] = {
     else { for (int64_t i = 0; i < n; i++) { T x = a[i * sa]; o[i * so] = (OT)(EXPR); } }  \
   }
 
+/* Loops whose contiguous runs go to a vector kernel VFN(out, in, n): exp, sigmoid, tanh and
+ * log use the branch-free polynomials of simd_math.h, compiled below for AVX-512, AVX2 and
+ * baseline x86-64 (picked at load time); strided runs use the same functions one by one. */
+#define UN_LOOP_V(NAME, T, EXPR, VFN)                                                     \
+  static void NAME(int64_t n, char **p, const int64_t *s) {                               \
+    T *o = (T *)p[0];                                                                     \
+    const T *a = (const T *)p[1];                                                         \
+    int64_t so = s[0], sa = s[1];                                                         \
+    if (so == 1 && sa == 1) VFN(o, a, n);                                                 \
+    else { for (int64_t i = 0; i < n; i++) { T x = a[i * sa]; o[i * so] = (EXPR); } }     \
+  }
+#define VEC_LOOP(NAME, T, FN)                                                              \
+  AG_SIMD_CLONES static void NAME(T *o, const T *a, int64_t n) {                          \
+    _Pragma("omp simd")                                                                   \
+    for (int64_t i = 0; i < n; i++) o[i] = FN(a[i]);                                      \
+  }
+VEC_LOOP(vexp_f32, float, agt_sm_exp_f32)
+VEC_LOOP(vsigmoid_f32, float, agt_sm_sigmoid_f32)
+VEC_LOOP(vtanh_f32, float, agt_sm_tanh_f32)
+VEC_LOOP(vlog_f32, float, agt_sm_log_f32)
+VEC_LOOP(vexp_f64, double, agt_sm_exp_f64)
+VEC_LOOP(vsigmoid_f64, double, agt_sm_sigmoid_f64)
+/* float64 tanh and log stay on libm */
+static inline double tanh_d(double x) { return tanh(x); }
+static inline double log_d(double x) { return log(x); }
+VEC_LOOP(vtanh_f64, double, tanh_d)
+VEC_LOOP(vlog_f64, double, log_d)
+
 /* Round half to even, as PyTorch's round. */
 static inline double round_even(double x) { return nearbyint(x); }
-static inline double sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }
-static inline float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-#define FLOAT_UNARY(T, SFX, SIG)                                                        \
+#define FLOAT_UNARY(T, SFX)                                                              \
   UN_LOOP(neg_##SFX, T, T, -x)                                                             \
   UN_LOOP(abs_##SFX, T, T, fabs(x))                                                      \
   UN_LOOP(relu_##SFX, T, T, x > 0 ? x : (x != x ? x : 0))                                  \
   UN_LOOP(sign_##SFX, T, T, x > 0 ? 1 : (x < 0 ? -1 : (x != x ? x : 0)))                  \
-  UN_LOOP(exp_##SFX, T, T, exp(x))                                                      \
-  UN_LOOP(log_##SFX, T, T, log(x))                                                      \
+  UN_LOOP_V(exp_##SFX, T, agt_sm_exp_##SFX(x), vexp_##SFX)                                \
+  UN_LOOP_V(log_##SFX, T, vlog1_##SFX(x), vlog_##SFX)                                      \
   UN_LOOP(sqrt_##SFX, T, T, sqrt(x))                                                    \
-  UN_LOOP(tanh_##SFX, T, T, tanh(x))                                                    \
-  UN_LOOP(sigmoid_##SFX, T, T, SIG(x))                                                     \
+  UN_LOOP_V(tanh_##SFX, T, vtanh1_##SFX(x), vtanh_##SFX)                                  \
+  UN_LOOP_V(sigmoid_##SFX, T, agt_sm_sigmoid_##SFX(x), vsigmoid_##SFX)                    \
   UN_LOOP(sin_##SFX, T, T, sin(x))                                                      \
   UN_LOOP(cos_##SFX, T, T, cos(x))                                                      \
   UN_LOOP(tan_##SFX, T, T, tan(x))                                                      \
@@ -56,8 +82,12 @@ static inline float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
   UN_LOOP(isnan_##SFX, T, uint8_t, x != x)                                                 \
   UN_LOOP(isinf_##SFX, T, uint8_t, isinf(x))
 
-FLOAT_UNARY(double, f64, sigmoid_d)
-FLOAT_UNARY(float, f32, sigmoid_f)
+#define vlog1_f32 agt_sm_log_f32
+#define vtanh1_f32 agt_sm_tanh_f32
+#define vlog1_f64 log_d
+#define vtanh1_f64 tanh_d
+FLOAT_UNARY(double, f64)
+FLOAT_UNARY(float, f32)
 
 #define INT_UNARY(T, SFX)                                                                  \
   UN_LOOP(neg_##SFX, T, T, (T)(0 - (uint64_t)x))                                           \
