@@ -380,6 +380,12 @@ ag_tensor *aga_layer_norm(ag_tensor *x, int nd, ag_tensor *w, ag_tensor *b, doub
 ag_tensor *aga_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_tensor *running_mean, ag_tensor *running_var,
                           int training, double momentum, double eps);
 
+/* lib/autograd/ag_rnn_grad.h */
+/* The fused LSTM cell (see ag_rnn.h); out[0] = h', out[1] = c' (new references). Records
+ * one LstmCellBackward node when any input requires grad. Returns 0 or -1. */
+int aga_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih,
+                  ag_tensor *b_hh, ag_tensor **out);
+
 /* lib/tensor/ag_conv.h */
 /* One convolution's geometry. nsp: spatial dims (1 or 2; 1-d uses index 1 of the arrays,
  * index 0 is then ignored). For a transposed convolution, output_padding adds to the size. */
@@ -589,4 +595,15 @@ int agt_rmsprop_step(ag_tensor *param, ag_tensor *grad, ag_tensor *square_avg, a
 /* Adagrad: clr is the decayed learning rate lr / (1 + (step - 1) * lr_decay). */
 int agt_adagrad_step(ag_tensor *param, ag_tensor *grad, ag_tensor *state_sum, double clr,
                      double weight_decay, double eps, int maximize);
+
+/* lib/tensor/ag_rnn.h */
+/* Forward: *h_out and *c_out get new references. When work is not NULL, *work gets
+ * [B, 5H]: the activated gates i, f, g, o and tanh(c'), which the backward takes.
+ * Returns 0, or -1 with ag_last_error() set. */
+int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih,
+                  ag_tensor *b_hh, ag_tensor **h_out, ag_tensor **c_out, ag_tensor **work);
+/* Backward of the pointwise part: from the gradients gh of h' and gc of c' (either may be
+ * NULL: zero), the forward's work and c, returns the gradient of the pre-activation gates
+ * [B, 4H] and sets *dc to the gradient of c [B, H]. */
+ag_tensor *agt_lstm_cell_backward(ag_tensor *gh, ag_tensor *gc, ag_tensor *work, ag_tensor *c, ag_tensor **dc);
 ]==]

@@ -5,10 +5,16 @@
 --   local h, c = cell(x, {h, c})             -- LSTMCell
 --   local out, hc = lstm(x, {h0, c0})        -- hc = {h_n, c_n}
 --   local out, h_n = gru(x, h0)
+-- LSTMCell and LSTM step through the fused cell (ag.nn.functional_rnn's lstm_cell: two GEMMs
+-- and one pointwise kernel, one autograd node per step). Setting `m.fused = false` on either
+-- module takes the composite path (separate differentiable ops) instead; both give the same
+-- values and gradients, and the fused cell supports double backward too.
 local core = require 'ag.core'
 local L = require 'ag.nn.layers.common'
 local init = require 'ag.nn.init_weights'
 local Module = L.Module
+local FR = require 'ag.nn.functional_rnn'
+local lstm_cell = FR.lstm_cell
 
 local M = {}
 
@@ -116,17 +122,22 @@ local function define_cell(name, mode)
       check_hidden(name, t, {B, H}, what)
       return t
     end
-    local gi = lin(x, self.weight_ih, self.bias_ih)
     if mode == 'LSTM' then
       if hx ~= nil and (type(hx) ~= 'table' or #hx ~= 2) then
         error(string.format("ag.nn.%s: the state must be a table {h, c}, got %s", name, core.typename(hx)), 2)
       end
       local h = state(hx and hx[1], 'h')
       local c = state(hx and hx[2], 'c')
-      local h2, c2 = step_lstm(gi, h, c, self.weight_hh, self.bias_hh, H)
+      local h2, c2
+      if self.fused ~= false then
+        h2, c2 = lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+      else
+        h2, c2 = step_lstm(lin(x, self.weight_ih, self.bias_ih), h, c, self.weight_hh, self.bias_hh, H)
+      end
       if not batched then return h2:squeeze(1), c2:squeeze(1) end
       return h2, c2
     end
+    local gi = lin(x, self.weight_ih, self.bias_ih)
     local h = state(hx, 'hx')
     local h2
     if mode == 'GRU' then h2 = step_gru(gi, h, self.weight_hh, self.bias_hh, H)
@@ -244,7 +255,8 @@ local function define_rnn(name, base_mode)
         local w_ih, w_hh = self['weight_ih' .. sfx], self['weight_hh' .. sfx]
         local b_ih, b_hh = self['bias_ih' .. sfx], self['bias_hh' .. sfx]
         local F_in = layer_input.shape[3]
-        local gi_all = lin(layer_input:reshape(T * B, F_in), w_ih, b_ih):view(T, B, G * H)
+        local fused = is_lstm and self.fused ~= false
+        local gi_all = not fused and lin(layer_input:reshape(T * B, F_in), w_ih, b_ih):view(T, B, G * H) or nil
         local idx = layer * D + dir + 1
         local h = h0:select(1, idx)
         local c = is_lstm and c0:select(1, idx) or nil
@@ -252,10 +264,10 @@ local function define_rnn(name, base_mode)
         local first, last, inc = 1, T, 1
         if dir == 1 then first, last, inc = T, 1, -1 end
         for t = first, last, inc do
-          local gi = gi_all:select(1, t)
-          if is_lstm then h, c = step_lstm(gi, h, c, w_hh, b_hh, H)
-          elseif self.mode == 'GRU' then h = step_gru(gi, h, w_hh, b_hh, H)
-          else h = step_rnn(self.mode, gi, h, w_hh, b_hh) end
+          if fused then h, c = lstm_cell(layer_input:select(1, t), h, c, w_ih, w_hh, b_ih, b_hh)
+          elseif is_lstm then h, c = step_lstm(gi_all:select(1, t), h, c, w_hh, b_hh, H)
+          elseif self.mode == 'GRU' then h = step_gru(gi_all:select(1, t), h, w_hh, b_hh, H)
+          else h = step_rnn(self.mode, gi_all:select(1, t), h, w_hh, b_hh) end
           outs[t] = h
         end
         dir_outputs[dir + 1] = stack(outs, 1)

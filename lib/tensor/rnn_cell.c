@@ -1,0 +1,188 @@
+/* rnn_cell.c: the fused LSTM cell. The forward is two cblas GEMMs into one gates buffer
+ * (bias rows first, then x w_ih^T and h w_hh^T accumulated) and one pointwise pass that
+ * applies the activations in place and writes c' and h'; the backward's pointwise part is
+ * one pass from (gh, gc) to the pre-activation gate gradients and dc. The GEMMs of the
+ * backward (dx, dh, dW) are plain agt_mm calls made by lib/autograd/rnn_grad.c. */
+#include "ag_rnn.h"
+#include "internal.h"
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+static int check_2d(const char *op, const char *what, ag_tensor *t, int64_t r, int64_t c, int dtype) {
+  char b[256];
+  if (!t) return agt_failc("%s: %s must be a tensor", op, what);
+  if (t->scalar_type != dtype)
+    return agt_failc("%s: %s has dtype %s but x has %s; convert it with :to(...)", op, what,
+                     agt_dtype_name(t->scalar_type), agt_dtype_name(dtype));
+  if (t->ndim != 2 || t->sizes[0] != r || t->sizes[1] != c)
+    return agt_failc("%s: expected %s of shape [%lld, %lld], got %s", op, what, (long long)r, (long long)c,
+                     AGT_SHAPE(t, b));
+  return 0;
+}
+static int check_1d(const char *op, const char *what, ag_tensor *t, int64_t n, int dtype) {
+  char b[256];
+  if (!t) return 0;
+  if (t->scalar_type != dtype)
+    return agt_failc("%s: %s has dtype %s but x has %s; convert it with :to(...)", op, what,
+                     agt_dtype_name(t->scalar_type), agt_dtype_name(dtype));
+  if (t->ndim != 1 || t->sizes[0] != n)
+    return agt_failc("%s: expected %s of shape [%lld], got %s", op, what, (long long)n, AGT_SHAPE(t, b));
+  return 0;
+}
+
+/* C[B, N] (+)= A[B, K] W[N, K]^T; A and W contiguous, C's rows ldc apart */
+static void gemm_nt(int dtype, int64_t B, int64_t N, int64_t K, const void *A, const void *W, void *C, int64_t ldc,
+                    int acc) {
+  if (B == 0 || N == 0) return;
+  if (K == 0) {
+    if (!acc) for (int64_t r = 0; r < B; r++) memset((char *)C + r * ldc * agt_dtype_size(dtype), 0, (size_t)(N * agt_dtype_size(dtype)));
+    return;
+  }
+  if (dtype == AG_FLOAT32)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)N, (int)K, 1.0f, A, (int)K, W, (int)K,
+                acc ? 1.0f : 0.0f, C, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)N, (int)K, 1.0, A, (int)K, W, (int)K,
+                acc ? 1.0 : 0.0, C, (int)ldc);
+}
+
+/* float tanh through double exp: glibc's tanhf goes through a slow expm1f, which was the
+ * cell's largest cost after the GEMMs; this is within an ulp or so of tanhf */
+static inline float tanh_fast(float x) {
+  double a = fabs((double)x);
+  if (a < 1e-4) return x;
+  double e = exp(-2 * a);
+  return copysignf((float)((1 - e) / (1 + e)), x);
+}
+
+#define LSTM_FWD(T, EXP, TANH)                                                                                 \
+  static void lstm_fwd_##T(int64_t B, int64_t H, T *gates, const T *c, T *h2, T *c2) {                  \
+    _Pragma("omp parallel for if (B * H > AG_PARALLEL_GRAIN / 8)")                                             \
+    for (int64_t b = 0; b < B; b++) {                                                                         \
+      T *gi = gates + b * 5 * H, *gf = gi + H, *gg = gf + H, *go = gg + H, *tb = go + H;                       \
+      const T *cb = c + b * H;                                                                                 \
+      T *hb = h2 + b * H, *cn = c2 + b * H;                                                                    \
+      for (int64_t j = 0; j < H; j++) {                                                                        \
+        T i = 1 / (1 + EXP(-gi[j])), f = 1 / (1 + EXP(-gf[j])), g = TANH(gg[j]), o = 1 / (1 + EXP(-go[j]));     \
+        T cv = f * cb[j] + i * g, t = TANH(cv);                                                                \
+        gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o;                                                            \
+        cn[j] = cv; hb[j] = o * t;                                                                             \
+        tb[j] = t;                                                                                             \
+      }                                                                                                        \
+    }                                                                                                          \
+  }
+LSTM_FWD(float, expf, tanh_fast)
+LSTM_FWD(double, exp, tanh)
+
+/* gh, gc may be NULL (zero) */
+#define LSTM_BWD(T)                                                                                            \
+  static void lstm_bwd_##T(int64_t B, int64_t H, const T *gh, const T *gc, const T *act, const T *c,           \
+                           T *dg, T *dc) {                                                                     \
+    _Pragma("omp parallel for if (B * H > AG_PARALLEL_GRAIN / 8)")                                             \
+    for (int64_t b = 0; b < B; b++) {                                                                         \
+      const T *ai = act + b * 5 * H, *af = ai + H, *ag = af + H, *ao = ag + H, *at = ao + H;                   \
+      T *di = dg + b * 4 * H, *df = di + H, *dgg = df + H, *dout = dgg + H;                                    \
+      for (int64_t j = 0; j < H; j++) {                                                                        \
+        int64_t k = b * H + j;                                                                                 \
+        T i = ai[j], f = af[j], g = ag[j], o = ao[j], t = at[j];                                               \
+        T ghv = gh ? gh[k] : 0, dcn = (gc ? gc[k] : 0) + ghv * o * (1 - t * t);                               \
+        dout[j] = ghv * t * o * (1 - o);                                                                       \
+        di[j] = dcn * g * i * (1 - i);                                                                         \
+        df[j] = dcn * c[k] * f * (1 - f);                                                                      \
+        dgg[j] = dcn * i * (1 - g * g);                                                                        \
+        dc[k] = dcn * f;                                                                                       \
+      }                                                                                                        \
+    }                                                                                                          \
+  }
+LSTM_BWD(float)
+LSTM_BWD(double)
+
+int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih,
+                  ag_tensor *b_hh, ag_tensor **h_out, ag_tensor **c_out, ag_tensor **work) {
+  const char *op = "ag.F.lstm_cell";
+  char b1[256];
+  *h_out = *c_out = NULL;
+  if (work) *work = NULL;
+  if (!x || !h || !c || !w_ih || !w_hh) return agt_failc("%s: x, h, c, w_ih and w_hh are required", op);
+  int dt = x->scalar_type;
+  if (!agt_is_float(dt))
+    return agt_failc("%s: expected a float32 or float64 input, got %s", op, agt_dtype_name(dt));
+  if (x->ndim != 2) return agt_failc("%s: expected x of shape [batch, input_size], got %s", op, AGT_SHAPE(x, b1));
+  int64_t B = x->sizes[0], In = x->sizes[1];
+  if (w_hh->ndim != 2)
+    return agt_failc("%s: expected w_hh of shape [4*hidden_size, hidden_size], got %s", op, AGT_SHAPE(w_hh, b1));
+  int64_t H = w_hh->sizes[1];
+  if (check_2d(op, "w_hh", w_hh, 4 * H, H, dt) || check_2d(op, "w_ih", w_ih, 4 * H, In, dt) ||
+      check_2d(op, "h", h, B, H, dt) || check_2d(op, "c", c, B, H, dt) || check_1d(op, "b_ih", b_ih, 4 * H, dt) ||
+      check_1d(op, "b_hh", b_hh, 4 * H, dt))
+    return -1;
+  if (B > INT_MAX || 5 * H > INT_MAX || In > INT_MAX) return agt_failc("%s: sizes too large for BLAS", op);
+  ag_tensor *xc = agt_contiguous(x), *hc = agt_contiguous(h), *cc = agt_contiguous(c);
+  ag_tensor *wi = agt_contiguous(w_ih), *wh = agt_contiguous(w_hh);
+  ag_tensor *bi = b_ih ? agt_contiguous(b_ih) : NULL, *bh = b_hh ? agt_contiguous(b_hh) : NULL;
+  int64_t gs[2] = {B, 5 * H}, hs[2] = {B, H};
+  ag_tensor *gates = agt_empty(2, gs, dt), *h2 = agt_empty(2, hs, dt), *c2 = agt_empty(2, hs, dt);
+  int rc = -1;
+  if (!xc || !hc || !cc || !wi || !wh || (b_ih && !bi) || (b_hh && !bh) || !gates || !h2 || !c2) goto out;
+  {
+    int64_t G = 4 * H, ld = 5 * H;
+    int es = agt_dtype_size(dt);
+    char *gp = agt_ptr(gates);
+    int acc = 0;
+    if (bi || bh) {   /* every row starts as b_ih + b_hh */
+      for (int64_t j = 0; j < G; j++) {
+        double v = (bi ? agt_load(dt, agt_ptr(bi) + j * es) : 0) + (bh ? agt_load(dt, agt_ptr(bh) + j * es) : 0);
+        agt_store(dt, gp + j * es, v);
+      }
+      for (int64_t r = 1; r < B; r++) memcpy(gp + r * ld * es, gp, (size_t)(G * es));
+      acc = 1;
+    }
+    gemm_nt(dt, B, G, In, agt_ptr(xc), agt_ptr(wi), gp, ld, acc);
+    gemm_nt(dt, B, G, H, agt_ptr(hc), agt_ptr(wh), gp, ld, 1);
+    if (dt == AG_FLOAT32)
+      lstm_fwd_float(B, H, (float *)gp, (const float *)agt_ptr(cc), (float *)agt_ptr(h2), (float *)agt_ptr(c2));
+    else
+      lstm_fwd_double(B, H, (double *)gp, (const double *)agt_ptr(cc), (double *)agt_ptr(h2), (double *)agt_ptr(c2));
+    rc = 0;
+  }
+out:
+  agt_release(xc); agt_release(hc); agt_release(cc); agt_release(wi); agt_release(wh);
+  agt_release(bi); agt_release(bh);
+  if (rc) { agt_release(gates); agt_release(h2); agt_release(c2); return -1; }
+  *h_out = h2; *c_out = c2;
+  if (work) *work = gates;
+  else agt_release(gates);
+  return 0;
+}
+
+ag_tensor *agt_lstm_cell_backward(ag_tensor *gh, ag_tensor *gc, ag_tensor *work, ag_tensor *c, ag_tensor **dc) {
+  const char *op = "ag.F.lstm_cell (backward)";
+  *dc = NULL;
+  if (!work || !c || c->ndim != 2) return agt_fail("%s: bad saved tensors", op);
+  int dt = c->scalar_type;
+  int64_t B = c->sizes[0], H = c->sizes[1];
+  if (check_2d(op, "work", work, B, 5 * H, dt) || (gh && check_2d(op, "the gradient of h'", gh, B, H, dt)) ||
+      (gc && check_2d(op, "the gradient of c'", gc, B, H, dt)))
+    return NULL;
+  ag_tensor *ghc = gh ? agt_contiguous(gh) : NULL, *gcc = gc ? agt_contiguous(gc) : NULL;
+  ag_tensor *ac = agt_contiguous(work), *cc = agt_contiguous(c);
+  int64_t gs[2] = {B, 4 * H}, hs[2] = {B, H};
+  ag_tensor *dg = agt_empty(2, gs, dt), *dcc = agt_empty(2, hs, dt);
+  bool ok = (!gh || ghc) && (!gc || gcc) && ac && cc && dg && dcc;
+  if (ok) {
+    if (dt == AG_FLOAT32)
+      lstm_bwd_float(B, H, ghc ? (const float *)agt_ptr(ghc) : NULL, gcc ? (const float *)agt_ptr(gcc) : NULL,
+                     (const float *)agt_ptr(ac), (const float *)agt_ptr(cc), (float *)agt_ptr(dg),
+                     (float *)agt_ptr(dcc));
+    else
+      lstm_bwd_double(B, H, ghc ? (const double *)agt_ptr(ghc) : NULL, gcc ? (const double *)agt_ptr(gcc) : NULL,
+                      (const double *)agt_ptr(ac), (const double *)agt_ptr(cc), (double *)agt_ptr(dg),
+                      (double *)agt_ptr(dcc));
+  }
+  agt_release(ghc); agt_release(gcc); agt_release(ac); agt_release(cc);
+  if (!ok) { agt_release(dg); agt_release(dcc); return NULL; }
+  *dc = dcc;
+  return dg;
+}
