@@ -282,6 +282,7 @@ static void FN(bias_grad)(int64_t N, int64_t C, int64_t P, const T *gy, T *gb) {
 #include "conv_winograd.h"
 #include "internal.h"
 #include <cblas.h>
+#include <immintrin.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -309,6 +310,203 @@ typedef struct {
 #define CONV_GEMM cblas_dgemm
 #include "conv.c"
 #undef CONV_T
+
+/* ---- AVX-512 direct kernels for float32 layers with few taps and unit column stride ----
+ * (a first layer on grayscale images: K = C/groups * kh * kw <= CONV_DIRECT_TAPS). One work
+ * item is a sample and a group: its Cg input planes are copied once into a zero-padded
+ * buffer (rows and columns of padding, plus slack on the right so that whole 16-wide loads
+ * never need bounds checks), then
+ *   forward:      8 output channels x 32 output columns (16 accumulators) per step, each tap
+ *                 two input loads and 16 FMAs with broadcast weights; bias starts the sums;
+ *   weight grad:  8 output channels x 3 taps (24 accumulators) per step over 16 columns,
+ *                 reduced across lanes once per item into per-thread double sums.
+ * Column tails use masked loads/stores. Other CPUs and float64 use the loops above. */
+#define D5_OB 8
+
+static int direct512_available(void) {
+  static int have = -1;
+  if (have < 0) {
+    __builtin_cpu_init();
+    have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") ? 1 : 0;
+  }
+  return have;
+}
+
+static bool direct512_ok(const geom *g, int dtype) {
+  return dtype == AG_FLOAT32 && g->sw == 1 && g->C / g->G * g->KH * g->KW <= CONV_DIRECT_TAPS && g->OW > 0 &&
+         g->OH > 0 && direct512_available();
+}
+
+/* padded row length and row count of one plane's buffer */
+static int64_t d5_wp(const geom *g) {
+  int64_t need = (g->OW + 31) / 32 * 32 + (g->KW - 1) * g->dw;
+  int64_t wp = g->W + 2 * g->pw;
+  return (wp > need ? wp : need) + 16;
+}
+static int64_t d5_hp(const geom *g) { return g->H + 2 * g->ph; }
+
+/* copy planes x[c] (c < Cg) into pad (Cg, HP, WP) with zeros around */
+static void d5_pad(const geom *g, const float *x, int64_t Cg, float *pad) {
+  int64_t HP = d5_hp(g), WP = d5_wp(g);
+  memset(pad, 0, sizeof(float) * (size_t)(Cg * HP * WP));
+  for (int64_t c = 0; c < Cg; c++)
+    for (int64_t h = 0; h < g->H; h++)
+      memcpy(pad + (c * HP + h + g->ph) * WP + g->pw, x + (c * g->H + h) * g->W, sizeof(float) * (size_t)g->W);
+}
+
+__attribute__((target("avx512f,fma")))
+static void d5_fwd_block(const geom *g, const float *pad, const int64_t *off, int64_t K, const float *wk,
+                         const float *b8, int nval, float *y) {
+  int64_t HP = d5_hp(g), WP = d5_wp(g), OW = g->OW, P = g->OH * OW;
+  (void)HP;
+  for (int64_t oh = 0; oh < g->OH; oh++) {
+    const float *prow = pad + oh * g->sh * WP;
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 32) {
+      int64_t r = OW - ow0;
+      __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
+      __mmask16 m1 = r >= 32 ? (__mmask16)0xFFFF : r <= 16 ? 0 : (__mmask16)((1u << (r - 16)) - 1);
+      __m512 a0[D5_OB], a1[D5_OB];
+      for (int o = 0; o < D5_OB; o++) a0[o] = a1[o] = _mm512_set1_ps(b8[o]);
+      for (int64_t k = 0; k < K; k++) {
+        const float *xp = prow + off[k] + ow0;
+        __m512 x0 = _mm512_loadu_ps(xp), x1 = _mm512_loadu_ps(xp + 16);
+        const float *w = wk + k * D5_OB;
+        for (int o = 0; o < D5_OB; o++) {
+          __m512 wv = _mm512_set1_ps(w[o]);
+          a0[o] = _mm512_fmadd_ps(wv, x0, a0[o]);
+          a1[o] = _mm512_fmadd_ps(wv, x1, a1[o]);
+        }
+      }
+      float *yo = y + oh * OW + ow0;
+      for (int o = 0; o < D5_OB; o++) {
+        if (o >= nval) break;
+        _mm512_mask_storeu_ps(yo + o * P, m0, a0[o]);
+        if (m1) _mm512_mask_storeu_ps(yo + o * P + 16, m1, a1[o]);
+      }
+    }
+  }
+}
+
+/* offsets of the K = (c, i, j) taps inside a padded (Cg, HP, WP) buffer, relative to the
+ * start of an output row's window */
+static void d5_offsets(const geom *g, int64_t Cg, int64_t *off) {
+  int64_t HP = d5_hp(g), WP = d5_wp(g), k = 0;
+  for (int64_t c = 0; c < Cg; c++)
+    for (int64_t i = 0; i < g->KH; i++)
+      for (int64_t j = 0; j < g->KW; j++) off[k++] = (c * HP + i * g->dh) * WP + j * g->dw;
+}
+
+static int direct512_fwd(const geom *g, const float *x, const float *w, const float *bias, float *y) {
+  int64_t Og = g->O / g->G, Cg = g->C / g->G, K = Cg * g->KH * g->KW, P = g->OH * g->OW;
+  int64_t nob = (Og + D5_OB - 1) / D5_OB, padn = Cg * d5_hp(g) * d5_wp(g);
+  int64_t wkn = g->G * nob * (K * D5_OB + D5_OB);   /* per block: K x 8 weights, then 8 biases */
+  float *wk = ag_alloc(wkn * (int64_t)sizeof(float));
+  if (!wk) return -1;
+  for (int64_t grp = 0; grp < g->G; grp++)
+    for (int64_t ob = 0; ob < nob; ob++) {
+      float *blk = wk + (grp * nob + ob) * (K * D5_OB + D5_OB);
+      for (int o = 0; o < D5_OB; o++) {
+        int64_t oo = ob * D5_OB + o, og = grp * Og + oo;
+        for (int64_t k = 0; k < K; k++) blk[k * D5_OB + o] = oo < Og ? w[og * K + k] : 0;
+        blk[K * D5_OB + o] = oo < Og && bias ? bias[og] : 0;
+      }
+    }
+  int64_t off[CONV_DIRECT_TAPS];
+  d5_offsets(g, Cg, off);
+  int64_t items = g->N * g->G;
+  int failed = 0;
+  #pragma omp parallel if (items * Og * P * K >= AG_PARALLEL_GRAIN)
+  {
+    float *pad = ag_alloc(padn * (int64_t)sizeof(float));
+    if (!pad) {
+      #pragma omp atomic write
+      failed = 1;
+    }
+    #pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; it++) {
+      if (!pad) continue;
+      int64_t n = it / g->G, grp = it % g->G;
+      d5_pad(g, x + (n * g->C + grp * Cg) * g->H * g->W, Cg, pad);
+      for (int64_t ob = 0; ob < nob; ob++) {
+        const float *blk = wk + (grp * nob + ob) * (K * D5_OB + D5_OB);
+        int64_t o0 = ob * D5_OB, nv = Og - o0 < D5_OB ? Og - o0 : D5_OB;
+        d5_fwd_block(g, pad, off, K, blk, blk + K * D5_OB, (int)nv, y + (n * g->O + grp * Og + o0) * P);
+      }
+    }
+    if (pad) ag_free(pad, padn * (int64_t)sizeof(float));
+  }
+  ag_free(wk, wkn * (int64_t)sizeof(float));
+  return failed ? agt_failc("ag.conv2d: out of memory (padded input)") : 0;
+}
+
+/* acc (nval x K doubles, row stride K) += sum over the item of gy[o] * tap[k] */
+__attribute__((target("avx512f,fma")))
+static void d5_wgrad_block(const geom *g, const float *pad, const int64_t *off, int64_t K, const float *gy,
+                           int nval, double *acc) {
+  int64_t WP = d5_wp(g), OW = g->OW, P = g->OH * OW;
+  for (int64_t k0 = 0; k0 < K; k0 += 3) {
+    int64_t o3[3];
+    for (int t = 0; t < 3; t++) o3[t] = off[k0 + t < K ? k0 + t : k0];
+    __m512 a[D5_OB][3];
+    for (int o = 0; o < D5_OB; o++) a[o][0] = a[o][1] = a[o][2] = _mm512_setzero_ps();
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+      const float *prow = pad + oh * g->sh * WP;
+      const float *grow = gy + oh * OW;
+      for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+        int64_t r = OW - ow0;
+        __mmask16 m = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
+        __m512 gv[D5_OB];
+        for (int o = 0; o < D5_OB; o++) gv[o] = _mm512_maskz_loadu_ps(o < nval ? m : 0, grow + o * P + ow0);
+        for (int t = 0; t < 3; t++) {
+          __m512 xv = _mm512_loadu_ps(prow + o3[t] + ow0);
+          for (int o = 0; o < D5_OB; o++) a[o][t] = _mm512_fmadd_ps(gv[o], xv, a[o][t]);
+        }
+      }
+    }
+    for (int o = 0; o < nval; o++)
+      for (int t = 0; t < 3 && k0 + t < K; t++) acc[o * K + k0 + t] += _mm512_reduce_add_ps(a[o][t]);
+  }
+}
+
+static int direct512_wgrad(const geom *g, const float *gy, const float *x, float *gw) {
+  int64_t Og = g->O / g->G, Cg = g->C / g->G, K = Cg * g->KH * g->KW, P = g->OH * g->OW;
+  int64_t nob = (Og + D5_OB - 1) / D5_OB, padn = Cg * d5_hp(g) * d5_wp(g), gwn = g->O * K;
+  int64_t off[CONV_DIRECT_TAPS];
+  d5_offsets(g, Cg, off);
+  int64_t items = g->N * g->G;
+  int failed = 0;
+  double *total = ag_alloc(gwn * (int64_t)sizeof(double));
+  if (!total) return -1;
+  memset(total, 0, sizeof(double) * (size_t)gwn);
+  #pragma omp parallel if (items * Og * P * K >= AG_PARALLEL_GRAIN)
+  {
+    float *pad = ag_alloc(padn * (int64_t)sizeof(float));
+    double *acc = ag_alloc(gwn * (int64_t)sizeof(double));
+    if (!pad || !acc) {
+      #pragma omp atomic write
+      failed = 1;
+    } else memset(acc, 0, sizeof(double) * (size_t)gwn);
+    #pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; it++) {
+      if (!pad || !acc) continue;
+      int64_t n = it / g->G, grp = it % g->G;
+      d5_pad(g, x + (n * g->C + grp * Cg) * g->H * g->W, Cg, pad);
+      for (int64_t ob = 0; ob < nob; ob++) {
+        int64_t o0 = grp * Og + ob * D5_OB, nv = Og - ob * D5_OB < D5_OB ? Og - ob * D5_OB : D5_OB;
+        d5_wgrad_block(g, pad, off, K, gy + (n * g->O + o0) * P, (int)nv, acc + o0 * K);
+      }
+    }
+    if (acc) {
+      #pragma omp critical(ag_conv_d5)
+      for (int64_t i = 0; i < gwn; i++) total[i] += acc[i];
+    }
+    if (pad) ag_free(pad, padn * (int64_t)sizeof(float));
+    if (acc) ag_free(acc, gwn * (int64_t)sizeof(double));
+  }
+  for (int64_t i = 0; i < gwn; i++) gw[i] = (float)total[i];
+  ag_free(total, gwn * (int64_t)sizeof(double));
+  return failed ? agt_failc("ag.conv_weight_grad: out of memory (padded input)") : 0;
+}
 
 static const char *op_name(const ag_conv_opts *o) {
   if (o->transposed) return o->nsp == 1 ? "ag.conv_transpose1d" : "ag.conv_transpose2d";
@@ -440,6 +638,8 @@ ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_co
     if (!o->transposed && wino_ok(&g, x->scalar_type, false))
       rc = agt_wino_forward(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp,
                             (float *)agt_ptr(y));
+    else if (!o->transposed && direct512_ok(&g, x->scalar_type))
+      rc = direct512_fwd(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp, (float *)agt_ptr(y));
     else if (!o->transposed)
       rc = f ? conv_fwd_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp, (float *)agt_ptr(y))
              : conv_fwd_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(wc), bp, (double *)agt_ptr(y));
@@ -485,6 +685,8 @@ ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_si
     if (wino_ok(&g, x->scalar_type, false))
       rc = agt_wino_backward_weight(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, (float *)agt_ptr(gc), (float *)agt_ptr(xc),
                                     (float *)agt_ptr(gw));
+    else if (direct512_ok(&g, x->scalar_type))
+      rc = direct512_wgrad(&g, (float *)agt_ptr(gc), (float *)agt_ptr(xc), (float *)agt_ptr(gw));
     else if (x->scalar_type == AG_FLOAT32)
       rc = conv_bwd_weight_f32(&g, (float *)agt_ptr(gc), (float *)agt_ptr(xc), (float *)agt_ptr(gw));
     else
