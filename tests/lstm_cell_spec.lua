@@ -107,6 +107,19 @@ describe('F.lstm_cell (fused)', function()
     end
   end)
 
+  it('takes strided and expanded inputs (a time step of [batch, time, feature], a broadcast state)', function()
+    local a = rand_inputs('float64', 3, 4, 5)
+    local seq = ag.randn(3, 6, 4):double()
+    local x = seq:select(2, 2)
+    local h0 = ag.randn(1, 5):double():expand(3, 5)
+    local xt = ag.randn(4, 3):double():t()
+    for _, case in ipairs({{x, a[2]}, {a[1], h0}, {xt, h0}}) do
+      local h1, c1 = R.lstm_cell(case[1], case[2], a[3], a[4], a[5], a[6], a[7])
+      local h2, c2 = R.lstm_cell_composite(case[1]:contiguous(), case[2]:contiguous(), a[3], a[4], a[5], a[6], a[7])
+      assert.is_true(h1:allclose(h2, 1e-12, 1e-12) and c1:allclose(c2, 1e-12, 1e-12))
+    end
+  end)
+
   it('takes unbatched inputs', function()
     local a = rand_inputs('float64', 1, 3, 4)
     local h1, c1 = R.lstm_cell(a[1][1], a[2][1], a[3][1], a[4], a[5], a[6], a[7])

@@ -5,6 +5,7 @@
  * backward (dx, dh, dW) are plain agt_mm calls made by lib/autograd/rnn_grad.c. */
 #include "ag_rnn.h"
 #include "internal.h"
+#include "simd_math.h"
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
@@ -32,29 +33,20 @@ static int check_1d(const char *op, const char *what, ag_tensor *t, int64_t n, i
   return 0;
 }
 
-/* C[B, N] (+)= A[B, K] W[N, K]^T; A and W contiguous, C's rows ldc apart */
-static void gemm_nt(int dtype, int64_t B, int64_t N, int64_t K, const void *A, const void *W, void *C, int64_t ldc,
-                    int acc) {
+/* C[B, N] (+)= A[B, K] W[N, K]^T; A's rows lda apart, W contiguous, C's rows ldc apart */
+static void gemm_nt(int dtype, int64_t B, int64_t N, int64_t K, const void *A, int64_t lda, const void *W, void *C,
+                    int64_t ldc, int acc) {
   if (B == 0 || N == 0) return;
   if (K == 0) {
     if (!acc) for (int64_t r = 0; r < B; r++) memset((char *)C + r * ldc * agt_dtype_size(dtype), 0, (size_t)(N * agt_dtype_size(dtype)));
     return;
   }
   if (dtype == AG_FLOAT32)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)N, (int)K, 1.0f, A, (int)K, W, (int)K,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)N, (int)K, 1.0f, A, (int)lda, W, (int)K,
                 acc ? 1.0f : 0.0f, C, (int)ldc);
   else
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)N, (int)K, 1.0, A, (int)K, W, (int)K,
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)N, (int)K, 1.0, A, (int)lda, W, (int)K,
                 acc ? 1.0 : 0.0, C, (int)ldc);
-}
-
-/* float tanh through double exp: glibc's tanhf goes through a slow expm1f, which was the
- * cell's largest cost after the GEMMs; this is within an ulp or so of tanhf */
-static inline float tanh_fast(float x) {
-  double a = fabs((double)x);
-  if (a < 1e-4) return x;
-  double e = exp(-2 * a);
-  return copysignf((float)((1 - e) / (1 + e)), x);
 }
 
 #define LSTM_FWD(T, EXP, TANH)                                                                                 \
@@ -73,7 +65,22 @@ static inline float tanh_fast(float x) {
       }                                                                                                        \
     }                                                                                                          \
   }
-LSTM_FWD(float, expf, tanh_fast)
+/* float32: one row through simd_math.h's branch-free sigmoid/tanh, which GCC vectorizes */
+AG_SIMD_CLONES static void lstm_row_f32(int64_t H, float *restrict gi, const float *restrict cb, float *restrict hb,
+                                        float *restrict cn) {
+  float *gf = gi + H, *gg = gf + H, *go = gg + H, *tb = go + H;
+  for (int64_t j = 0; j < H; j++) {
+    float i = agt_sm_sigmoid_f32(gi[j]), f = agt_sm_sigmoid_f32(gf[j]), g = agt_sm_tanh_f32(gg[j]);
+    float o = agt_sm_sigmoid_f32(go[j]);
+    float cv = f * cb[j] + i * g, t = agt_sm_tanh_f32(cv);
+    gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o; tb[j] = t;
+    cn[j] = cv; hb[j] = o * t;
+  }
+}
+static void lstm_fwd_float(int64_t B, int64_t H, float *gates, const float *c, float *h2, float *c2) {
+  #pragma omp parallel for if (B * H > AG_PARALLEL_GRAIN / 8)
+  for (int64_t b = 0; b < B; b++) lstm_row_f32(H, gates + b * 5 * H, c + b * H, h2 + b * H, c2 + b * H);
+}
 LSTM_FWD(double, exp, tanh)
 
 /* gh, gc may be NULL (zero) */
@@ -99,6 +106,18 @@ LSTM_FWD(double, exp, tanh)
 LSTM_BWD(float)
 LSTM_BWD(double)
 
+static bool rows_dense(const ag_tensor *t) {
+  return (t->strides[1] == 1 || t->sizes[1] <= 1) && (t->strides[0] >= t->sizes[1] || t->sizes[0] <= 1) &&
+         t->strides[0] <= INT_MAX;
+}
+static ag_tensor *rows_ready(ag_tensor *t) {
+  if (rows_dense(t)) { agt_retain(t); return t; }
+  return agt_clone(t);
+}
+static int64_t row_stride(const ag_tensor *t) {
+  return t->sizes[0] <= 1 || t->strides[0] < t->sizes[1] ? (t->sizes[1] > 0 ? t->sizes[1] : 1) : t->strides[0];
+}
+
 int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih,
                   ag_tensor *b_hh, ag_tensor **h_out, ag_tensor **c_out, ag_tensor **work) {
   const char *op = "ag.F.lstm_cell";
@@ -119,7 +138,9 @@ int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_
       check_1d(op, "b_hh", b_hh, 4 * H, dt))
     return -1;
   if (B > INT_MAX || 5 * H > INT_MAX || In > INT_MAX) return agt_failc("%s: sizes too large for BLAS", op);
-  ag_tensor *xc = agt_contiguous(x), *hc = agt_contiguous(h), *cc = agt_contiguous(c);
+  /* x and h go to BLAS as they are when their rows are dense (a time step of a
+   * [batch, time, feature] tensor is); otherwise as a contiguous copy */
+  ag_tensor *xc = rows_ready(x), *hc = rows_ready(h), *cc = agt_contiguous(c);
   ag_tensor *wi = agt_contiguous(w_ih), *wh = agt_contiguous(w_hh);
   ag_tensor *bi = b_ih ? agt_contiguous(b_ih) : NULL, *bh = b_hh ? agt_contiguous(b_hh) : NULL;
   int64_t gs[2] = {B, 5 * H}, hs[2] = {B, H};
@@ -139,8 +160,8 @@ int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_
       for (int64_t r = 1; r < B; r++) memcpy(gp + r * ld * es, gp, (size_t)(G * es));
       acc = 1;
     }
-    gemm_nt(dt, B, G, In, agt_ptr(xc), agt_ptr(wi), gp, ld, acc);
-    gemm_nt(dt, B, G, H, agt_ptr(hc), agt_ptr(wh), gp, ld, 1);
+    gemm_nt(dt, B, G, In, agt_ptr(xc), row_stride(xc), agt_ptr(wi), gp, ld, acc);
+    gemm_nt(dt, B, G, H, agt_ptr(hc), row_stride(hc), agt_ptr(wh), gp, ld, 1);
     if (dt == AG_FLOAT32)
       lstm_fwd_float(B, H, (float *)gp, (const float *)agt_ptr(cc), (float *)agt_ptr(h2), (float *)agt_ptr(c2));
     else
