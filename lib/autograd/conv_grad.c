@@ -51,54 +51,55 @@ FORMULA(f_conv) {                 /* inputs x, w, b; saved x (for gw), w (for gx
   ag_conv_opts o = conv_opts(n);
   const int64_t *ws = n->in_meta[1].sizes, *xs = n->in_meta[0].sizes;
   /* A gradient constant across output channels (stride 0 on dim 1, as from sum() or mean())
-   * with one group gives every output channel the same weight and bias gradient: compute
-   * them once from channel 1's slice h (N, 1, ...) instead of materializing g. Only for
-   * layers on the direct path (few taps) and when nothing here must be recorded. */
-  if (!o.transposed && o.groups == 1 && g->ndim >= 3 && g->sizes[1] > 1 && g->strides[1] == 0 &&
-      ws[1] * ws[2] * (o.nsp == 2 ? ws[3] : 1) <= 16 && !aga_should_record(g) && (needs(n, 1) || needs(n, 2))) {
-    ag_tensor *x = needs(n, 1) ? saved(s, n, 0) : NULL;
-    if (!x || !aga_should_record(x)) {
-      int64_t hs[4], w1[4];
-      memcpy(hs, g->sizes, sizeof hs);
-      memcpy(w1, ws, sizeof w1);
-      hs[1] = 1;
-      w1[0] = 1;
-      ag_tensor *h = track(s, agt_as_strided(g, g->ndim, hs, g->strides, g->offset));
-      ag_tensor *hc = h ? track(s, agt_contiguous(h)) : NULL;
-      if (!hc) END;
-      if (needs(n, 1)) {
-        ag_tensor *gw1 = x ? track(s, agt_conv_weight_grad(hc, x, w1, &o)) : NULL;
+   * gives every output channel the same bias gradient, and with one group the same weight
+   * gradient: both come from channel 1's slice hc (N, 1, ...), made dense, instead of from
+   * g. The weight gradient does so on the direct path (few taps; Winograd wants g dense
+   * anyway) and when x is not part of a recorded graph. Nothing here is recorded: g is not. */
+  ag_tensor *hc = NULL;
+  bool wshort = false;
+  if (!aga_should_record(g) && g->ndim >= 3 && g->sizes[1] > 1 && g->strides[1] == 0 &&
+      (needs(n, 1) || needs(n, 2))) {
+    int64_t hs[AG_MAX_DIMS];
+    memcpy(hs, g->sizes, sizeof(int64_t) * (size_t)g->ndim);
+    hs[1] = 1;
+    ag_tensor *h = track(s, agt_as_strided(g, g->ndim, hs, g->strides, g->offset));
+    hc = h ? track(s, agt_contiguous(h)) : NULL;
+    if (!hc) END;
+    if (needs(n, 2)) {
+      int64_t O = g->sizes[1];
+      ag_tensor *gb1 = track(s, agt_conv_bias_grad(hc));
+      ag_tensor *gbe = gb1 ? track(s, agt_expand(gb1, 1, &O)) : NULL;
+      SET(2, gbe ? track(s, agt_contiguous(gbe)) : NULL);
+    }
+    if (needs(n, 1) && !o.transposed && o.groups == 1 && ws[1] * ws[2] * (o.nsp == 2 ? ws[3] : 1) <= 16) {
+      ag_tensor *x = saved(s, n, 0);
+      if (x && !aga_should_record(x)) {
+        int64_t w1[AG_MAX_DIMS];
+        memcpy(w1, ws, sizeof(int64_t) * (size_t)g->ndim);
+        w1[0] = 1;
+        ag_tensor *gw1 = track(s, agt_conv_weight_grad(hc, x, w1, &o));
         ag_tensor *gwe = gw1 ? track(s, agt_expand(gw1, g->ndim, ws)) : NULL;
         SET(1, gwe ? track(s, agt_contiguous(gwe)) : NULL);
+        wshort = true;
       }
-      if (needs(n, 2)) {
-        int64_t O = g->sizes[1];
-        ag_tensor *gb1 = track(s, agt_conv_bias_grad(hc));
-        ag_tensor *gbe = gb1 ? track(s, agt_expand(gb1, 1, &O)) : NULL;
-        SET(2, gbe ? track(s, agt_contiguous(gbe)) : NULL);
-      }
-      if (needs(n, 0)) {
-        ag_conv_opts t = transpose_to(o, g->sizes, xs, ws);
-        SET(0, conv(s, g, saved(s, n, 1), &t));
-      }
-      END;
     }
   }
+  bool need_w = needs(n, 1) && !wshort, need_b = needs(n, 2) && !hc;
   /* an expanded gradient (from sum()) is made dense once, not once per kernel */
-  if (!agt_is_contiguous(g) && !aga_should_record(g) && (needs(n, 0) + needs(n, 1)) > 1) g = track(s, agt_contiguous(g));
+  if (!agt_is_contiguous(g) && !aga_should_record(g) && (needs(n, 0) + need_w) > 1) g = track(s, agt_contiguous(g));
   if (!g) END;
   if (!o.transposed) {
     if (needs(n, 0)) {
       ag_conv_opts t = transpose_to(o, g->sizes, xs, ws);
       SET(0, conv(s, g, saved(s, n, 1), &t));
     }
-    if (needs(n, 1)) SET(1, wgrad(s, g, saved(s, n, 0), ws, &o));
+    if (need_w) SET(1, wgrad(s, g, saved(s, n, 0), ws, &o));
   } else {
     ag_conv_opts p = plain(o);
     if (needs(n, 0)) SET(0, conv(s, g, saved(s, n, 1), &p));
-    if (needs(n, 1)) SET(1, wgrad(s, saved(s, n, 0), g, ws, &p));
+    if (need_w) SET(1, wgrad(s, saved(s, n, 0), g, ws, &p));
   }
-  if (needs(n, 2)) {
+  if (need_b) {
     int64_t dims[3] = {1, 3, 4};   /* a fused kernel unless this sum must be recorded (create_graph) */
     SET(2, track(s, aga_should_record(g) ? aga_reduce(AG_RED_SUM, g, o.nsp + 1, dims, 0) : agt_conv_bias_grad(g)));
   }
