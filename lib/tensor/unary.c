@@ -42,11 +42,8 @@ VEC_LOOP(vtanh_f32, float, agt_sm_tanh_f32)
 VEC_LOOP(vlog_f32, float, agt_sm_log_f32)
 VEC_LOOP(vexp_f64, double, agt_sm_exp_f64)
 VEC_LOOP(vsigmoid_f64, double, agt_sm_sigmoid_f64)
-/* float64 tanh and log stay on libm */
-static inline double tanh_d(double x) { return tanh(x); }
-static inline double log_d(double x) { return log(x); }
-VEC_LOOP(vtanh_f64, double, tanh_d)
-VEC_LOOP(vlog_f64, double, log_d)
+VEC_LOOP(vtanh_f64, double, agt_sm_tanh_f64)
+VEC_LOOP(vlog_f64, double, agt_sm_log_f64)
 
 /* Round half to even, as PyTorch's round. */
 static inline double round_even(double x) { return nearbyint(x); }
@@ -55,11 +52,11 @@ static inline double round_even(double x) { return nearbyint(x); }
   UN_LOOP(abs_##SFX, T, T, fabs(x))                                                      \
   UN_LOOP(relu_##SFX, T, T, x > 0 ? x : (x != x ? x : 0))                                  \
   UN_LOOP(sign_##SFX, T, T, x > 0 ? 1 : (x < 0 ? -1 : (x != x ? x : 0)))                  \
-  UN_LOOP_V(exp_##SFX, T, agt_sm_exp_##SFX(x), vexp_##SFX)                                \
-  UN_LOOP_V(log_##SFX, T, vlog1_##SFX(x), vlog_##SFX)                                      \
+  UN_LOOP_V(exp_##SFX, T, agt_sm_exp_##SFX(x), vexp_##SFX)                                 \
+  UN_LOOP_V(log_##SFX, T, agt_sm_log_##SFX(x), vlog_##SFX)                                 \
   UN_LOOP(sqrt_##SFX, T, T, sqrt(x))                                                    \
-  UN_LOOP_V(tanh_##SFX, T, vtanh1_##SFX(x), vtanh_##SFX)                                  \
-  UN_LOOP_V(sigmoid_##SFX, T, agt_sm_sigmoid_##SFX(x), vsigmoid_##SFX)                    \
+  UN_LOOP_V(tanh_##SFX, T, agt_sm_tanh_##SFX(x), vtanh_##SFX)                              \
+  UN_LOOP_V(sigmoid_##SFX, T, agt_sm_sigmoid_##SFX(x), vsigmoid_##SFX)                     \
   UN_LOOP(sin_##SFX, T, T, sin(x))                                                      \
   UN_LOOP(cos_##SFX, T, T, cos(x))                                                      \
   UN_LOOP(tan_##SFX, T, T, tan(x))                                                      \
@@ -82,10 +79,6 @@ static inline double round_even(double x) { return nearbyint(x); }
   UN_LOOP(isnan_##SFX, T, uint8_t, x != x)                                                 \
   UN_LOOP(isinf_##SFX, T, uint8_t, isinf(x))
 
-#define vlog1_f32 agt_sm_log_f32
-#define vtanh1_f32 agt_sm_tanh_f32
-#define vlog1_f64 log_d
-#define vtanh1_f64 tanh_d
 FLOAT_UNARY(double, f64)
 FLOAT_UNARY(float, f32)
 
