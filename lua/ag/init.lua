@@ -63,10 +63,12 @@ if ag.F then
     if ag.F[k] == nil then ag.F[k] = ag[k] end
   end
 end
--- convolution, pooling and interpolation join nn.functional
-if ag.F and package.searchpath('ag.nn.functional_conv', package.path) then
-  for k, f in pairs(require 'ag.nn.functional_conv') do
-    if ag.F[k] == nil then ag.F[k] = f end
+-- convolution, pooling and interpolation, and the fused recurrent cells join nn.functional
+for _, name in ipairs({'ag.nn.functional_conv', 'ag.nn.functional_rnn'}) do
+  if ag.F and package.searchpath(name, package.path) then
+    for k, f in pairs(require(name)) do
+      if ag.F[k] == nil then ag.F[k] = f end
+    end
   end
 end
 
