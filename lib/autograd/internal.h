@@ -10,9 +10,9 @@ enum { AGA_MAX_SAVED = 8 };
 typedef struct { aga_node *node; int32_t input_nr; } aga_edge;
 typedef struct { int32_t ndim, scalar_type; int64_t sizes[AG_MAX_DIMS]; } aga_input_meta;
 
-/* A backward formula: gout[n_outputs] -> gin[n_inputs] (new refs; NULL = none). gout[0] is
- * never NULL when the formula runs; for multi-output nodes other entries are NULL when that
- * output got no gradient.
+/* A backward formula: gout[n_outputs] -> gin[n_inputs] (new refs; NULL = none). A node runs
+ * only when some output got a gradient, so a single-output node's gout[0] is never NULL; in a
+ * multi-output node an entry is NULL when that output got none.
  * Only inputs whose edge is set need a gradient (see needs()). Returns 0 or -1. */
 typedef int (*aga_backward_fn)(aga_node *n, ag_tensor **gout, ag_tensor **gin);
 
