@@ -166,7 +166,10 @@ static inline double agt_sm_log_f64(double x) {
   double xs = tiny ? x * 4503599627370496.0 : x;       /* 2^52 */
   uint64_t u = agt_sm_dbits(xs);
   uint64_t v = u + (0x3ff0000000000000ull - 0x3fe6a09e667f3bcdull);
-  int64_t e = (int64_t)(v >> 52) - 1023 - (tiny ? 52 : 0);
+  /* the exponent as a double without an int64 conversion (none in AVX2/AVX-512F): the bits
+   * v >> 52 < 4096 put in the low mantissa of 1.5 * 2^52 */
+  double ef = agt_sm_bitsd(0x4338000000000000ull | (v >> 52)) - (6755399441055744.0 + 1023.0);
+  ef = tiny ? ef - 52.0 : ef;
   double m = agt_sm_bitsd((v & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull);
   double f = m - 1.0;
   double sv = f / (2.0 + f);
@@ -184,7 +187,6 @@ static inline double agt_sm_log_f64(double x) {
   r = r * z + 2.0 / 3;
   r = r * z;
   double hfsq = 0.5 * f * f;
-  double ef = (double)e;
   double res = ef * 6.93147180369123816490e-01 +
                (f - (hfsq - (sv * (hfsq + r) + ef * 1.90821492927058770002e-10)));
   res = x == 0 ? -__builtin_inf() : res;
