@@ -157,6 +157,58 @@ RED_KERNEL(any_i64, int64_t, int, 0, acc = acc || x != 0, acc, uint8_t)
 COL_SUM(float, f32)
 COL_SUM(double, f64)
 
+/* Sums of contiguous runs with eight independent accumulators, so the adds pipeline (one
+ * accumulator waits on the add latency for every element). Long single runs fold in fixed
+ * blocks in parallel; block boundaries never depend on the thread count. */
+#define ROW_SUM(T, SFX)                                                                    \
+  static inline double run_sum_##SFX(const T *x, int64_t n) {                             \
+    double a[8] = {0};                                                                    \
+    int64_t i = 0;                                                                        \
+    for (; i + 8 <= n; i += 8)                                                            \
+      for (int k = 0; k < 8; k++) a[k] += x[i + k];                                       \
+    double t = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));          \
+    for (; i < n; i++) t += x[i];                                                         \
+    return t;                                                                             \
+  }                                                                                       \
+  static void rowsum_##SFX(const plan *p, const T *in, T *out, int mean) {                \
+    int64_t n = p->rcount;                                                                \
+    if (p->kcount == 1 && n > RED_BLOCK) {                                                \
+      int64_t nb = (n + RED_BLOCK - 1) / RED_BLOCK;                                       \
+      double *parts = malloc((size_t)nb * sizeof(double));                                \
+      if (parts) {                                                                        \
+        _Pragma("omp parallel for")                                                       \
+        for (int64_t b = 0; b < nb; b++) {                                                \
+          int64_t e = (b + 1) * RED_BLOCK < n ? (b + 1) * RED_BLOCK : n;                  \
+          parts[b] = run_sum_##SFX(in + b * RED_BLOCK, e - b * RED_BLOCK);                \
+        }                                                                                 \
+        double t = 0;                                                                     \
+        for (int64_t b = 0; b < nb; b++) t += parts[b];                                   \
+        free(parts);                                                                      \
+        out[0] = (T)(mean ? t / (double)n : t);                                           \
+        return;                                                                           \
+      }                                                                                   \
+    }                                                                                     \
+    if (p->kcount * n > AG_PARALLEL_GRAIN && p->kcount > 1) {                             \
+      _Pragma("omp parallel for")                                                         \
+      for (int64_t o = 0; o < p->kcount; o++) {                                           \
+        double t = run_sum_##SFX(in + offset_of(p->nk, p->ksz, p->kst, o), n);            \
+        out[o] = (T)(mean ? t / (double)n : t);                                           \
+      }                                                                                   \
+    } else {                                                                              \
+      for (int64_t o = 0; o < p->kcount; o++) {                                           \
+        double t = run_sum_##SFX(in + offset_of(p->nk, p->ksz, p->kst, o), n);            \
+        out[o] = (T)(mean ? t / (double)n : t);                                           \
+      }                                                                                   \
+    }                                                                                     \
+  }
+ROW_SUM(float, f32)
+ROW_SUM(double, f64)
+
+static bool row_case(int op, const plan *p, int dtype) {
+  return (op == AG_RED_SUM || op == AG_RED_MEAN) && agt_is_float(dtype) && p->nr == 1 &&
+         p->rst[0] == 1 && p->rcount >= 16;
+}
+
 static bool column_case(int op, const plan *p, int dtype) {
   return (op == AG_RED_SUM || op == AG_RED_MEAN) && agt_is_float(dtype) && p->nk >= 1 &&
          p->nr >= 1 && p->kst[p->nk - 1] == 1 && p->ksz[p->nk - 1] >= 8 && p->rcount > 1;
@@ -192,6 +244,9 @@ ag_tensor *agt_reduce(int op, ag_tensor *a, int ndims, const int64_t *dims, int 
   if (out && column_case(op, &p, a->scalar_type)) {
     if (kd == 0) colsum_f32(&p, (const float *)agt_ptr(in), (float *)agt_ptr(out), op == AG_RED_MEAN);
     else colsum_f64(&p, (const double *)agt_ptr(in), (double *)agt_ptr(out), op == AG_RED_MEAN);
+  } else if (out && row_case(op, &p, a->scalar_type)) {
+    if (kd == 0) rowsum_f32(&p, (const float *)agt_ptr(in), (float *)agt_ptr(out), op == AG_RED_MEAN);
+    else rowsum_f64(&p, (const double *)agt_ptr(in), (double *)agt_ptr(out), op == AG_RED_MEAN);
   } else if (out) {
     reducers[kd][op](&p, (const char *)agt_ptr(in), agt_ptr(out), 0);
   }
