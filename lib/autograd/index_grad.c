@@ -92,13 +92,6 @@ static int mark_view(ag_tensor *out, ag_tensor *a) {
   return 0;
 }
 
-/* Make `result` the new value and history of t (an in-place op that was recorded). */
-static int rebase(ag_tensor *t, ag_tensor *result) {
-  int rc = agt_copy_(t, result);
-  if (!rc && result->meta && result->meta->grad_fn) rc = aga_set_history(t, result->meta->grad_fn, 0);
-  agt_release(result);
-  return rc;
-}
 
 static int norm_dim(int dim, int ndim) { return agt_normalize_dim("", dim, ndim); }
 

@@ -112,13 +112,6 @@ int aga_check_inplace(ag_tensor *t, const char *op) {
   return 0;
 }
 
-/* Make `result` the new value and history of t (an in-place op that was recorded). */
-static int rebase(ag_tensor *t, ag_tensor *result) {
-  int rc = agt_copy_(t, result);
-  if (!rc && result->meta && result->meta->grad_fn) rc = aga_set_history(t, result->meta->grad_fn, 0);
-  agt_release(result);
-  return rc;
-}
 
 /* Formulas that read `self` get the value from before the write, as PyTorch's original_self. */
 static ag_tensor *original(ag_tensor *a, bool needed) {

@@ -26,4 +26,11 @@ static inline aga_node *keep(aga_node *n, ag_tensor *s0, int out0, ag_tensor *s1
   }
   return n;
 }
+/* Make `result` the new value and history of t: how a recorded in-place op lands. */
+static inline int rebase(ag_tensor *t, ag_tensor *result) {
+  int rc = agt_copy_(t, result);
+  if (!rc && result->meta && result->meta->grad_fn) rc = aga_set_history(t, result->meta->grad_fn, 0);
+  agt_release(result);
+  return rc;
+}
 #endif

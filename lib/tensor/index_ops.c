@@ -14,46 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------- a strided walk with a context ---------------- */
-typedef void (*ix_loop)(void *ctx, int64_t n, char **p, const int64_t *s);
-
-static void ix_range(const agt_iter *it, ix_loop fn, void *ctx, int64_t begin, int64_t end) {
-  int nd = it->ndim, nops = it->nops;
-  int64_t idx[AG_MAX_DIMS], rem = begin;
-  for (int d = nd - 1; d >= 0; d--) { idx[d] = rem % it->sizes[d]; rem /= it->sizes[d]; }
-  int64_t inner = it->sizes[nd - 1], s[AGT_ITER_MAX_OPS];
-  for (int k = 0; k < nops; k++) s[k] = it->strides[k][nd - 1];
-  while (begin < end) {
-    char *p[AGT_ITER_MAX_OPS];
-    for (int k = 0; k < nops; k++) {
-      int64_t off = 0;
-      for (int d = 0; d < nd; d++) off += idx[d] * it->strides[k][d];
-      p[k] = it->base[k] + off * it->esize[k];
-    }
-    int64_t n = inner - idx[nd - 1];
-    if (n > end - begin) n = end - begin;
-    fn(ctx, n, p, s);
-    begin += n;
-    idx[nd - 1] += n;
-    for (int d = nd - 1; d > 0 && idx[d] >= it->sizes[d]; d--) { idx[d] = 0; idx[d - 1]++; }
-  }
-}
-
-static void ix_run(const agt_iter *it, ix_loop fn, void *ctx, bool parallel) {
-  int64_t total = 1;
-  for (int d = 0; d < it->ndim; d++) total *= it->sizes[d];
-  if (total == 0) return;
-  int nt = omp_get_max_threads();
-  if (!parallel || total < AG_PARALLEL_GRAIN || nt <= 1) { ix_range(it, fn, ctx, 0, total); return; }
-  #pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num(), n = omp_get_num_threads();
-    int64_t chunk = ((total + n - 1) / n + 15) & ~(int64_t)15;
-    int64_t b = t * chunk, e = b + chunk < total ? b + chunk : total;
-    if (b < e) ix_range(it, fn, ctx, b, e);
-  }
-}
-
 /* A 0-dim tensor seen as shape [1] (a header copy; it shares the data). */
 static ag_tensor as1d(const ag_tensor *t) {
   ag_tensor r = *t;
@@ -100,7 +60,7 @@ static int check_index_range(const char *op, const ag_tensor *index, int64_t siz
     ag_tensor x = as1d(index);
     agt_iter it;
     agt_iter_init(&it, 1, (ag_tensor *[]){&x});
-    ix_run(&it, index->scalar_type == AG_INT64 ? range_i64 : range_i32, &r, false);
+    agt_iter_run_ctx(&it, index->scalar_type == AG_INT64 ? range_i64 : range_i32, &r, false);
   }
   if (!r.found) return 0;
   return agt_failc("ag.%s: index %lld is out of bounds for dimension %d with size %lld%s", op,
@@ -134,7 +94,7 @@ static int64_t *index_values(const ag_tensor *index) {
 GATHER_LOOP(gather1_i64, 1, int64_t) GATHER_LOOP(gather4_i64, 4, int64_t) GATHER_LOOP(gather8_i64, 8, int64_t)
 GATHER_LOOP(gather1_i32, 1, int32_t) GATHER_LOOP(gather4_i32, 4, int32_t) GATHER_LOOP(gather8_i32, 8, int32_t)
 
-static ix_loop gather_loop(int esize, int idx_dtype) {
+static agt_loop_ctx_fn gather_loop(int esize, int idx_dtype) {
   bool i64 = idx_dtype == AG_INT64;
   switch (esize) {
   case 1: return i64 ? gather1_i64 : gather1_i32;
@@ -148,7 +108,7 @@ static ix_loop gather_loop(int esize, int idx_dtype) {
 static void run_gather(ag_tensor *out, ag_tensor *idx, ag_tensor *srcv, int64_t ds) {
   agt_iter it;
   agt_iter_init(&it, 3, (ag_tensor *[]){out, idx, srcv});
-  ix_run(&it, gather_loop(agt_dtype_size(out->scalar_type), idx->scalar_type), &ds, true);
+  agt_iter_run_ctx(&it, gather_loop(agt_dtype_size(out->scalar_type), idx->scalar_type), &ds, true);
 }
 
 ag_tensor *agt_gather(ag_tensor *a, int dim, ag_tensor *index) {
@@ -426,7 +386,7 @@ typedef struct { int64_t ds; double alpha; } sc_ctx;
 AG_FOREACH_DTYPE(SC_DEFS)
 #define SC_ENTRY(DT, T, S) [DT] = {{sc_set_##S##_i64, sc_set_##S##_i32}, {sc_add_##S##_i64, sc_add_##S##_i32}, \
                                    {sc_mul_##S##_i64, sc_mul_##S##_i32}},
-static const ix_loop sc_loops[AG_NDTYPES][3][2] = {AG_FOREACH_DTYPE(SC_ENTRY)};
+static const agt_loop_ctx_fn sc_loops[AG_NDTYPES][3][2] = {AG_FOREACH_DTYPE(SC_ENTRY)};
 
 /* self[pos with dim d at index] (reduce)= src; selfv has the iteration's sizes and stride 0
  * along d (real stride ds); src NULL: the value. Serial: repeated indices accumulate. */
@@ -440,7 +400,7 @@ static void run_scatter(ag_tensor *selfv, ag_tensor *idx, ag_tensor *srcv, doubl
     agt_iter_set_scalar(&it, 2, scalar, agt_dtype_size(selfv->scalar_type));
   }
   sc_ctx ctx = {ds, alpha};
-  ix_run(&it, sc_loops[selfv->scalar_type][reduce][idx->scalar_type == AG_INT64 ? 0 : 1], &ctx, false);
+  agt_iter_run_ctx(&it, sc_loops[selfv->scalar_type][reduce][idx->scalar_type == AG_INT64 ? 0 : 1], &ctx, false);
 }
 
 static int check_writable(const char *op, const ag_tensor *a) {
@@ -581,7 +541,7 @@ static void run_masked_fill(ag_tensor *a, ag_tensor *mask, double value) {
   agt_iter it;
   agt_iter_init(&it, 2, (ag_tensor *[]){a, mask});
   int es = agt_dtype_size(a->scalar_type);
-  ix_run(&it, es == 1 ? fill1 : es == 4 ? fill4 : fill8, scalar, true);
+  agt_iter_run_ctx(&it, es == 1 ? fill1 : es == 4 ? fill4 : fill8, scalar, true);
 }
 
 int agt_masked_fill_(ag_tensor *a, ag_tensor *mask, double value) {

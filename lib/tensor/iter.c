@@ -53,7 +53,7 @@ void agt_iter_set_scalar(agt_iter *it, int k, void *data, int esize) {
   for (int d = 0; d < it->ndim; d++) it->strides[k][d] = 0;
 }
 
-static void run_range(const agt_iter *it, agt_loop_fn fn, int64_t begin, int64_t end) {
+static void run_range(const agt_iter *it, agt_loop_ctx_fn fn, void *ctx, int64_t begin, int64_t end) {
   int nd = it->ndim, nops = it->nops;
   int64_t idx[AG_MAX_DIMS], rem = begin;
   for (int d = nd - 1; d >= 0; d--) { idx[d] = rem % it->sizes[d]; rem /= it->sizes[d]; }
@@ -69,20 +69,20 @@ static void run_range(const agt_iter *it, agt_loop_fn fn, int64_t begin, int64_t
     }
     int64_t n = inner - idx[nd - 1];
     if (n > end - begin) n = end - begin;
-    fn(n, p, s);
+    fn(ctx, n, p, s);
     begin += n;
     idx[nd - 1] += n;
     for (int d = nd - 1; d > 0 && idx[d] >= it->sizes[d]; d--) { idx[d] = 0; idx[d - 1]++; }
   }
 }
 
-void agt_iter_run(const agt_iter *it, agt_loop_fn fn) {
+void agt_iter_run_ctx(const agt_iter *it, agt_loop_ctx_fn fn, void *ctx, bool parallel) {
   int64_t total = 1;
   for (int d = 0; d < it->ndim; d++) total *= it->sizes[d];
   if (total == 0) return;
-  int nt = total < AG_PARALLEL_GRAIN ? 1 : omp_get_max_threads();
+  int nt = !parallel || total < AG_PARALLEL_GRAIN ? 1 : omp_get_max_threads();
   if (nt <= 1) {
-    run_range(it, fn, 0, total);
+    run_range(it, fn, ctx, 0, total);
     return;
   }
   #pragma omp parallel num_threads(nt)
@@ -91,6 +91,15 @@ void agt_iter_run(const agt_iter *it, agt_loop_fn fn) {
     int64_t chunk = (total + n - 1) / n;
     chunk = (chunk + 15) & ~(int64_t)15;       /* keep chunks cache-line friendly */
     int64_t b = t * chunk, e = b + chunk < total ? b + chunk : total;
-    if (b < e) run_range(it, fn, b, e);
+    if (b < e) run_range(it, fn, ctx, b, e);
   }
+}
+
+/* A context-free loop rides the context walk: ctx points at the function pointer. */
+static void call_plain(void *ctx, int64_t n, char **p, const int64_t *s) {
+  (*(const agt_loop_fn *)ctx)(n, p, s);
+}
+
+void agt_iter_run(const agt_iter *it, agt_loop_fn fn) {
+  agt_iter_run_ctx(it, call_plain, &fn, true);
 }

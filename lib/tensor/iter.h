@@ -24,4 +24,9 @@ typedef struct {
 void agt_iter_init(agt_iter *it, int nops, ag_tensor **ops);
 void agt_iter_set_scalar(agt_iter *it, int k, void *data, int esize);
 void agt_iter_run(const agt_iter *it, agt_loop_fn fn);
+
+/* The same walk for loops that need a context (an indexed dim's stride, a fill value);
+ * parallel = false keeps it on one thread (e.g. kernels that scatter into shared rows). */
+typedef void (*agt_loop_ctx_fn)(void *ctx, int64_t n, char **p, const int64_t *s);
+void agt_iter_run_ctx(const agt_iter *it, agt_loop_ctx_fn fn, void *ctx, bool parallel);
 #endif

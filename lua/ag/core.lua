@@ -97,6 +97,18 @@ local function retry(f, ...)
 end
 core.retry = retry
 
+-- A one-tensor op as a Lua function: check the argument, call f, retry once on
+-- out-of-memory, own the result.
+function core.unary_op(f, name)
+  local check_ = core.check
+  return function(a)
+    local p = check_(a, name)
+    local r = f(p)
+    if r == nil then r = retry(f, p) end
+    return wrap(r)
+  end
+end
+
 -- Call f(...) and own its result; on out-of-memory collect everything and retry once.
 function core.call(f, ...)
   local p = f(...)

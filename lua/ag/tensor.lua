@@ -360,16 +360,8 @@ function M.flatten(a, s, e)
   check_dim(s, 'flatten', 'start_dim'); check_dim(e, 'flatten', 'end_dim')
   return wrap(C.aga_flatten(p, s, e))
 end
-local function copying(f, name)
-  return function(a)
-    local p = check(a, name)
-    local r = f(p)
-    if r == nil then r = retry(f, p) end
-    return wrap(r)
-  end
-end
-M.contiguous = copying(C.aga_contiguous, 'contiguous')
-M.clone = copying(C.aga_clone, 'clone')
+M.contiguous = core.unary_op(C.aga_contiguous, 'contiguous')
+M.clone = core.unary_op(C.aga_clone, 'clone')
 
 -- conversion
 function M.to(a, dtype)

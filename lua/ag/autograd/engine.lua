@@ -129,6 +129,16 @@ local function ptr_array(list, n, what)
   return arr
 end
 
+-- Frees the engine, forgets the Lua state of nodes that died, and raises drive's error.
+local function close(e, ok, err, from_c)
+  C.aga_engine_free(e)
+  E.reap()
+  if not ok then
+    if from_c then core.raise_message(err) end
+    error(err, 0)
+  end
+end
+
 -- Runs a backward pass; returns the captured gradients for `inputs` (a Lua table).
 function E.execute(outputs, grad_outputs, opts, inputs, accumulate)
   local create = opts.create_graph and 1 or 0
@@ -155,12 +165,7 @@ function E.execute(outputs, grad_outputs, opts, inputs, accumulate)
       elseif opts.materialize_grads then result[i] = require('ag.creation').zeros_like(inputs[i]) end
     end
   end
-  C.aga_engine_free(e)
-  E.reap()
-  if not ok then
-    if from_c then core.raise_message(err) end
-    error(err, 0)
-  end
+  close(e, ok, err, from_c)
   return result
 end
 
@@ -172,13 +177,7 @@ function E.backward(t, gradient, opts)
     one_root[0] = core.check(t, 'backward')
     local e = C.aga_engine_new(1, one_root, no_grad_given, 0, 0, 0, nil, 1, 0)
     if e == nil then raise() end
-    local ok, err, from_c = drive(e)
-    C.aga_engine_free(e)
-    E.reap()
-    if not ok then
-      if from_c then core.raise_message(err) end
-      error(err, 0)
-    end
+    close(e, drive(e))
     return
   end
   core.check(t, 'backward')

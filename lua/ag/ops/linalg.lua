@@ -45,16 +45,8 @@ function E.trace(a) return wrap(C.aga_trace(check(a, 'trace'))) end
 
 -- ---------------------------------------------------------------- linalg
 local linalg = {}
-local function unary(f, name)
-  return function(a)
-    local p = check(a, name)
-    local r = f(p)
-    if r == nil then r = retry(f, p) end
-    return wrap(r)
-  end
-end
-linalg.inv = unary(C.aga_linalg_inv, 'linalg.inv')
-linalg.det = unary(C.aga_linalg_det, 'linalg.det')
+linalg.inv = core.unary_op(C.aga_linalg_inv, 'linalg.inv')
+linalg.det = core.unary_op(C.aga_linalg_det, 'linalg.det')
 function linalg.solve(a, b)
   local pa, pb = check(a, 'linalg.solve', 1), check(b, 'linalg.solve', 2)
   local r = C.aga_linalg_solve(pa, pb)
