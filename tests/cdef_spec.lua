@@ -92,4 +92,14 @@ describe("the FFI declarations in lua/ag/cdef.lua", function()
     assert.are.same({}, missing)
     assert.are.equal(ffi.sizeof('ag_ref'), ffi.sizeof('void *'))
   end)
+
+  it("refuse a library that is not the one the declarations describe", function()
+    -- zlib stands in for a stale libag.so: the struct-size check cannot pass
+    local cmd = "AG_LIBRARY=/lib/x86_64-linux-gnu/libz.so.1 luajit -e \"package.path='lua/?.lua;lua/?/init.lua;'" ..
+                "..package.path; require 'ag'\" 2>&1"
+    local p = io.popen(cmd)
+    local out = p:read('*a')
+    p:close()
+    assert.truthy(out:find("was built from other headers than lua/ag/cdef.lua", 1, true), out)
+  end)
 end)
