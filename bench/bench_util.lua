@@ -14,6 +14,27 @@ int getrusage(int who, bench_rusage *ru);
 local ts = ffi.new('bench_timespec')
 local U = {}
 
+-- The PyTorch twin runs twice, with the environment this process started with (loading ag
+-- sets GOMP_SPINCOUNT, lua/ag/lib.lua, and a child would inherit it) and with
+-- OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP pool and its pthreads OpenBLAS spin against each
+-- other on 2 cores, and which setting is faster varies by model (the char step: 101 vs 225 ms
+-- passive vs default; the CNN: the other way round). Callers keep PyTorch's better number.
+-- Returns every line both runs printed.
+local user_env = {GOMP_SPINCOUNT = os.getenv('GOMP_SPINCOUNT'), OMP_WAIT_POLICY = os.getenv('OMP_WAIT_POLICY')}
+function U.torch_lines(script)
+  local py = (os.getenv('PYTHON') or '/usr/bin/python3') .. ' ' .. dir .. '/' .. script
+  local base = user_env.GOMP_SPINCOUNT and 'env ' or 'env -u GOMP_SPINCOUNT '
+  local runs = {base .. py}
+  if not user_env.OMP_WAIT_POLICY then runs[2] = base .. 'OMP_WAIT_POLICY=PASSIVE ' .. py end
+  local lines = {}
+  for _, cmd in ipairs(runs) do
+    local p = io.popen(cmd)
+    for line in p:lines() do lines[#lines + 1] = line end
+    p:close()
+  end
+  return lines
+end
+
 function U.now()   -- seconds, CLOCK_MONOTONIC (wall time: counts BLAS/OpenMP threads once)
   ffi.C.clock_gettime(1, ts)
   return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9

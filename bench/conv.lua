@@ -41,7 +41,6 @@ end
 -- shared machine's load; the table gives the min and the median over rounds.
 local rounds = tonumber(os.getenv('BENCH_ROUNDS')) or 1
 local with_torch = os.getenv('BENCH_NO_TORCH') ~= '1'
-local dir = arg[0]:match('^(.*)/') or '.'
 local mine, theirs = {}, {}
 for _ = 1, rounds do
   for _, c in ipairs(cases) do
@@ -50,12 +49,10 @@ for _ = 1, rounds do
     collectgarbage()
   end
   if with_torch then
-    local p = io.popen((os.getenv('PYTHON') or '/usr/bin/python3') .. ' ' .. dir .. '/conv.py')
-    for line in p:lines() do
+    for _, line in ipairs(U.torch_lines('conv.py')) do
       local k, v = line:match('^RESULT conv_(.-)_ms_torch (%S+)')
       if k then theirs[k] = theirs[k] or {}; table.insert(theirs[k], tonumber(v)) end
     end
-    p:close()
   end
 end
 local function stats(t)

@@ -98,11 +98,9 @@ void ag_empty_cache(void) {
   stats.cached_bytes = 0;
 }
 
-/* threads: OpenMP for ag's kernels, OpenBLAS's own pool for GEMM (never nested) */
-extern void openblas_set_num_threads(int);
+/* threads: one OpenMP pool for everything; OpenBLAS stays single-threaded (gemm.c) */
 void ag_set_num_threads(int n) {
   if (n < 1) n = 1;
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
 }
 int ag_get_num_threads(void) { return omp_get_max_threads(); }

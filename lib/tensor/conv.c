@@ -62,8 +62,7 @@ static void FN(col2im_channel)(const geom *g, const T *col, T *x) {
 
 static void FN(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
                      const T *b, int64_t ldb, T beta, T *c, int64_t ldc) {
-  CONV_GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
-            (int)k, (T)1, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+  CONV_GEMM(ta, tb, m, n, k, (T)1, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* Direct forward for few taps: each output plane is a sum of K shifted, scaled input planes. */
@@ -281,7 +280,7 @@ static void FN(bias_grad)(int64_t N, int64_t C, int64_t P, const T *gy, T *gb) {
 #include "ag_conv.h"
 #include "conv_winograd.h"
 #include "internal.h"
-#include <cblas.h>
+#include <omp.h>
 #include <immintrin.h>
 #include <limits.h>
 #include <math.h>
@@ -300,14 +299,14 @@ typedef struct {
 
 #define CONV_T float
 #define CONV_SFX _f32
-#define CONV_GEMM cblas_sgemm
+#define CONV_GEMM agt_sgemm
 #include "conv.c"
 #undef CONV_T
 #undef CONV_SFX
 #undef CONV_GEMM
 #define CONV_T double
 #define CONV_SFX _f64
-#define CONV_GEMM cblas_dgemm
+#define CONV_GEMM agt_dgemm
 #include "conv.c"
 #undef CONV_T
 
@@ -414,17 +413,19 @@ static int direct512_fwd(const geom *g, const float *x, const float *w, const fl
   int64_t off[CONV_DIRECT_TAPS];
   d5_offsets(g, Cg, off);
   int64_t items = g->N * g->G;
-  int failed = 0;
-  #pragma omp parallel if (items * Og * P * K >= AG_PARALLEL_GRAIN)
+  /* one padded-input buffer per thread, taken before the parallel region: ag_alloc's caching
+   * allocator is not thread-safe */
+  int nt = items * Og * P * K >= AG_PARALLEL_GRAIN ? omp_get_max_threads() : 1;
+  float *pads = ag_alloc(nt * padn * (int64_t)sizeof(float));
+  if (!pads) {
+    ag_free(wk, wkn * (int64_t)sizeof(float));
+    return agt_failc("ag.conv2d: out of memory (padded input)");
+  }
+  #pragma omp parallel num_threads(nt)
   {
-    float *pad = ag_alloc(padn * (int64_t)sizeof(float));
-    if (!pad) {
-      #pragma omp atomic write
-      failed = 1;
-    }
+    float *pad = pads + omp_get_thread_num() * padn;
     #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; it++) {
-      if (!pad) continue;
       int64_t n = it / g->G, grp = it % g->G;
       d5_pad(g, x + (n * g->C + grp * Cg) * g->H * g->W, Cg, pad);
       for (int64_t ob = 0; ob < nob; ob++) {
@@ -433,10 +434,10 @@ static int direct512_fwd(const geom *g, const float *x, const float *w, const fl
         d5_fwd_block(g, pad, off, K, blk, blk + K * D5_OB, (int)nv, y + (n * g->O + grp * Og + o0) * P);
       }
     }
-    if (pad) ag_free(pad, padn * (int64_t)sizeof(float));
   }
+  ag_free(pads, nt * padn * (int64_t)sizeof(float));
   ag_free(wk, wkn * (int64_t)sizeof(float));
-  return failed ? agt_failc("ag.conv2d: out of memory (padded input)") : 0;
+  return 0;
 }
 
 /* acc (nval x K doubles, row stride K) += sum over the item of gy[o] * tap[k] */
@@ -474,21 +475,21 @@ static int direct512_wgrad(const geom *g, const float *gy, const float *x, float
   int64_t off[CONV_DIRECT_TAPS];
   d5_offsets(g, Cg, off);
   int64_t items = g->N * g->G;
-  int failed = 0;
-  double *total = ag_alloc(gwn * (int64_t)sizeof(double));
-  if (!total) return -1;
-  memset(total, 0, sizeof(double) * (size_t)gwn);
-  #pragma omp parallel if (items * Og * P * K >= AG_PARALLEL_GRAIN)
+  /* per-thread padded inputs and double accumulators, taken before the parallel region
+   * (ag_alloc is not thread-safe) and summed in thread order, so the result is deterministic */
+  int nt = items * Og * P * K >= AG_PARALLEL_GRAIN ? omp_get_max_threads() : 1;
+  int64_t bytes = nt * (padn * (int64_t)sizeof(float) + gwn * (int64_t)sizeof(double));
+  double *accs = ag_alloc(bytes);
+  if (!accs) return agt_failc("ag.conv_weight_grad: out of memory (padded input)");
+  float *pads = (float *)(accs + nt * gwn);
+  memset(accs, 0, sizeof(double) * (size_t)(nt * gwn));
+  #pragma omp parallel num_threads(nt)
   {
-    float *pad = ag_alloc(padn * (int64_t)sizeof(float));
-    double *acc = ag_alloc(gwn * (int64_t)sizeof(double));
-    if (!pad || !acc) {
-      #pragma omp atomic write
-      failed = 1;
-    } else memset(acc, 0, sizeof(double) * (size_t)gwn);
+    int tid = omp_get_thread_num();
+    float *pad = pads + tid * padn;
+    double *acc = accs + tid * gwn;
     #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; it++) {
-      if (!pad || !acc) continue;
       int64_t n = it / g->G, grp = it % g->G;
       d5_pad(g, x + (n * g->C + grp * Cg) * g->H * g->W, Cg, pad);
       for (int64_t ob = 0; ob < nob; ob++) {
@@ -496,16 +497,14 @@ static int direct512_wgrad(const geom *g, const float *gy, const float *x, float
         d5_wgrad_block(g, pad, off, K, gy + (n * g->O + o0) * P, (int)nv, acc + o0 * K);
       }
     }
-    if (acc) {
-      #pragma omp critical(ag_conv_d5)
-      for (int64_t i = 0; i < gwn; i++) total[i] += acc[i];
-    }
-    if (pad) ag_free(pad, padn * (int64_t)sizeof(float));
-    if (acc) ag_free(acc, gwn * (int64_t)sizeof(double));
   }
-  for (int64_t i = 0; i < gwn; i++) gw[i] = (float)total[i];
-  ag_free(total, gwn * (int64_t)sizeof(double));
-  return failed ? agt_failc("ag.conv_weight_grad: out of memory (padded input)") : 0;
+  for (int64_t i = 0; i < gwn; i++) {
+    double t = 0;
+    for (int th = 0; th < nt; th++) t += accs[th * gwn + i];
+    gw[i] = (float)t;
+  }
+  ag_free(accs, bytes);
+  return 0;
 }
 
 static const char *op_name(const ag_conv_opts *o) {

@@ -45,4 +45,11 @@ void agt_store(int dtype, char *p, double v);
 
 /* OpenMP threshold: below this many elements kernels stay single-threaded. */
 #define AG_PARALLEL_GRAIN 32768
+
+/* Row-major C = alpha op(A) op(B) + beta C (op: transpose when ta/tb), split across ag's
+ * OpenMP threads (gemm.c); every float GEMM goes through these. */
+void agt_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+               const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void agt_dgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+               const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 #endif

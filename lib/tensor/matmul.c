@@ -1,7 +1,6 @@
 /* matmul.c: mm, bmm and matmul with PyTorch's rules (1-D and batched operands, broadcast
  * batch dims). Float GEMM goes through cblas (OpenBLAS); integer products use a loop. */
 #include "internal.h"
-#include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
@@ -39,13 +38,10 @@ static void gemm(int dtype, int64_t n, int64_t k, int64_t m, const char *A, int6
   /* cblas takes int sizes: anything larger takes the plain loop */
   bool fits = n <= INT_MAX && m <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX;
   if (agt_is_float(dtype) && ta >= 0 && tb >= 0 && fits) {
-    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (dtype == AG_FLOAT32)
-      cblas_sgemm(CblasRowMajor, TA, TB, (int)n, (int)m, (int)k, 1.0f, (const float *)A, (int)lda,
-                  (const float *)B, (int)ldb, 0.0f, (float *)C, (int)m);
+      agt_sgemm(ta, tb, n, m, k, 1.0f, (const float *)A, lda, (const float *)B, ldb, 0.0f, (float *)C, m);
     else
-      cblas_dgemm(CblasRowMajor, TA, TB, (int)n, (int)m, (int)k, 1.0, (const double *)A, (int)lda,
-                  (const double *)B, (int)ldb, 0.0, (double *)C, (int)m);
+      agt_dgemm(ta, tb, n, m, k, 1.0, (const double *)A, lda, (const double *)B, ldb, 0.0, (double *)C, m);
     return;
   }
   for (int64_t i = 0; i < n; i++)

@@ -6,7 +6,6 @@
 #include "ag_rnn.h"
 #include "internal.h"
 #include "simd_math.h"
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
@@ -42,11 +41,9 @@ static void gemm_nt(int dtype, int64_t B, int64_t N, int64_t K, const void *A, i
     return;
   }
   if (dtype == AG_FLOAT32)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)N, (int)K, 1.0f, A, (int)lda, W, (int)K,
-                acc ? 1.0f : 0.0f, C, (int)ldc);
+    agt_sgemm(0, 1, B, N, K, 1.0f, A, lda, W, K, acc ? 1.0f : 0.0f, C, ldc);
   else
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)N, (int)K, 1.0, A, (int)lda, W, (int)K,
-                acc ? 1.0 : 0.0, C, (int)ldc);
+    agt_dgemm(0, 1, B, N, K, 1.0, A, lda, W, K, acc ? 1.0 : 0.0, C, ldc);
 }
 
 #define LSTM_FWD(T, EXP, TANH)                                                                                 \

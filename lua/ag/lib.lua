@@ -32,9 +32,12 @@ local function find()
         "`luarocks make rockspecs/ag-scm-1.rockspec`, or set AG_LIBRARY to its path.", 2)
 end
 
--- idle OpenMP threads must sleep rather than spin against OpenBLAS's pool (DESIGN.md);
--- the runtime reads this when libag pulls it in, so it is set before the load.
-ffi.C.setenv('OMP_WAIT_POLICY', 'PASSIVE', 0)
+-- One thread pool (DESIGN.md): OpenBLAS runs single-threaded and ag splits GEMMs over its
+-- OpenMP threads (lib/tensor/gemm.c), so idle OpenMP threads may spin briefly before they
+-- sleep: about 3 ms, libgomp's own default, which waking them for every op would otherwise
+-- cost (the char-LSTM step: 67 -> 46 ms). The runtime reads this when libag pulls it in, so it
+-- is set before the load; OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the user win.
+if not os.getenv('OMP_WAIT_POLICY') then ffi.C.setenv('GOMP_SPINCOUNT', '300000', 0) end
 
 local path = find()
 local lib = ffi.load(path)
