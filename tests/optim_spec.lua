@@ -5,6 +5,7 @@
 local ag = require 'ag'
 local optim = require 'ag.optim'
 local fx = dofile('tests/fixtures/optim_cases.lua')
+local U = dofile('tests/tensor_util.lua')
 
 local function max_diff(t, expected)
   local flat = t:reshape(-1):totable()
@@ -265,6 +266,30 @@ describe("an optimizer", function()
       ob:step(); os:step()
     end
     assert.are.same(small:totable(), big:detach():narrow(1, 50001, 100):totable())
+  end)
+
+  it("flushes state decaying into the subnormal range to zero, and leaves the caller's mode alone", function()
+    -- a momentum buffer under a zero gradient decays by 0.9 a step; 1.2e-38 * 0.9 is below
+    -- float32's smallest normal (1.18e-38), so it becomes 0 (PyTorch keeps the subnormal,
+    -- and every later op on it is ~100x slower)
+    local p = ag.ones(4):requires_grad_()
+    local opt = ag.optim.SGD({p}, {lr = 0.1, momentum = 0.9})
+    p.grad = ag.zeros(4)
+    opt:step()
+    opt.state[p].momentum_buffer:fill_(1.2e-38)
+    p.grad = ag.zeros(4)
+    opt:step()
+    assert.are.same({0, 0, 0, 0}, opt.state[p].momentum_buffer:totable())
+    assert.are.same({1, 1, 1, 1}, p:detach():totable())
+    -- a normal value decays normally
+    opt.state[p].momentum_buffer:fill_(1e-30)
+    p.grad = ag.zeros(4)
+    opt:step()
+    U.close(opt.state[p].momentum_buffer:totable()[1], 9e-31, 1e-6)
+    -- the calling thread still computes subnormals (float32 multiply on the main thread)
+    local tiny = ag.tensor({1e-38}) * 0.5
+    assert.is_true(tiny:item() > 0, 'subnormal result flushed after an optimizer step')
+    U.close(tiny:item(), 5e-39, 1e-6)
   end)
 
   it("works on a non-contiguous parameter", function()
