@@ -44,6 +44,38 @@ describe("outer, addmm, baddbmm and trace", function()
     U.close(nan:addmm(ag.eye(2), ag.ones(2, 2), {beta = 0}), {{1, 1}, {1, 1}})
   end)
 
+  it("addmm with alpha 1 (the fused path: input written first, the GEMM adds onto it)", function()
+    -- every broadcastable input shape, beta 1 and 0.5, against beta * input + m1 @ m2
+    local a, b = ag.tensor({{1, 2}, {3, 4}, {-1, 0.5}}), ag.tensor({{0.5, -1}, {1.5, 2}})
+    local prod = {{3.5, 3}, {7.5, 5}, {0.25, 2}}
+    for _, c in ipairs({{ag.tensor({10, 20}), function(i, j) return ({10, 20})[j] end},
+                        {ag.tensor({{10, 20}}), function(i, j) return ({10, 20})[j] end},
+                        {ag.tensor({{1}, {2}, {3}}), function(i) return i end},
+                        {ag.tensor({{1, 2}, {3, 4}, {5, 6}}), function(i, j) return 2 * (i - 1) + j end},
+                        {ag.tensor(7), function() return 7 end}}) do
+      for _, beta in ipairs({1, 0.5}) do
+        local want = {}
+        for i = 1, 3 do
+          want[i] = {}
+          for j = 1, 2 do want[i][j] = beta * c[2](i, j) + prod[i][j] end
+        end
+        U.close(ag.addmm(c[1], a, b, {beta = beta}), want, 1e-6)
+      end
+    end
+    -- non-contiguous operands, float64 gradcheck through the fused path
+    assert.is_true(gradcheck(function(i, x, y) return ag.addmm(i, x:t(), y) end, {randn(3), randn(4, 2), randn(4, 3)}))
+    assert.is_true(gradcheck(function(i, x, y) return ag.addmm(i, x, y, {beta = 0.5}) end, {randn(2, 1), randn(2, 4), randn(4, 3)}))
+    -- F.linear takes it for a 2-D or 3-D input: same values and grads as matmul + add
+    local F = require 'ag.nn.functional'
+    local x, w, bias = randn(2, 3, 4):requires_grad_(), randn(5, 4):requires_grad_(), randn(5):requires_grad_()
+    local y = F.linear(x, w, bias)
+    assert.are.same({2, 3, 5}, y.shape)
+    local ref = x:detach():matmul(w:detach():t()) + bias:detach()
+    U.close(y:detach(), ref:totable(), 1e-12)
+    assert.are.equal('AddmmBackward0', node(F.linear(x:select(1, 1), w, bias)))
+    assert.is_true(gradcheck(function(xx, ww, bb) return F.linear(xx, ww, bb) end, {x, w, bias}))
+  end)
+
   it("baddbmm = beta * input + alpha * b1 @ b2, batched (PyTorch's values and gradients)", function()
     local y, g = grads(function(i, a, b) return ag.baddbmm(i, a, b, {beta = -1, alpha = 0.5}) end,
                        leaf({{1, -2}}), leaf({{{1, 2}}, {{-1, 0.5}}}), leaf({{{0.5, -1}, {1.5, 0}}, {{2, 1}, {-1, 3}}}))

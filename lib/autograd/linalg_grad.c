@@ -14,12 +14,21 @@ static inline ag_tensor *unsq(scope *s, ag_tensor *a, int d) { return a ? track(
 static inline ag_tensor *inv_(scope *s, ag_tensor *a) { return a ? track(s, aga_linalg_inv(a)) : NULL; }
 
 /* ---- addmm / baddbmm: inputs input, A, B; saves A (slot 0), B (slot 1); d[0] beta, d[1] alpha ---- */
+static inline ag_tensor *scaled(scope *s, ag_tensor *a, double v) { return v == 1 ? a : muls(s, a, v); }
+/* i[0], i[1]: addmm's m1/m2 were column-major (aga_col_major): their gradients are computed
+ * transposed-then-transposed back, in the same layout (as mm's) */
 FORMULA(f_addmm) {
   BEGIN;
   double beta = n->d[0], alpha = n->d[1];
-  SET(0, muls(s, g, beta));
-  if (needs(n, 1)) SET(1, muls(s, mm_(s, g, mT(s, saved(s, n, 1))), alpha));
-  if (needs(n, 2)) SET(2, muls(s, mm_(s, mT(s, saved(s, n, 0)), g), alpha));
+  SET(0, scaled(s, g, beta));
+  if (needs(n, 1)) {
+    ag_tensor *b = saved(s, n, 1);
+    SET(1, scaled(s, n->i[0] ? mT(s, mm_(s, b, mT(s, g))) : mm_(s, g, mT(s, b)), alpha));
+  }
+  if (needs(n, 2)) {
+    ag_tensor *a = saved(s, n, 0);
+    SET(2, scaled(s, n->i[1] ? mT(s, mm_(s, mT(s, g), a)) : mm_(s, mT(s, a), g), alpha));
+  }
   END;
 }
 static const aga_kind_info addmm_kind = {"AddmmBackward0", f_addmm};
@@ -31,7 +40,10 @@ static ag_tensor *record_addmm(const aga_kind_info *kind, ag_tensor *out, ag_ten
       !agt_is_float(out->scalar_type)) return out;
   aga_node *n = keep(aga_node_new(kind, 3, (ag_tensor *[]){in, a, b}, 1),
                      aga_req(b) ? a : NULL, 0, aga_req(a) ? b : NULL, 0, NULL, 0);
-  if (n) { n->d[0] = beta; n->d[1] = alpha; }
+  if (n) {
+    n->d[0] = beta; n->d[1] = alpha;
+    n->i[0] = aga_col_major(a); n->i[1] = aga_col_major(b);
+  }
   return finish(out, n);
 }
 ag_tensor *aga_addmm(ag_tensor *input, ag_tensor *m1, ag_tensor *m2, double beta, double alpha) {

@@ -417,18 +417,13 @@ ag_tensor *aga_select_backward(ag_tensor *g, const aga_input_meta *m, int dim, i
 }
 
 /* ---------------- matrix products ---------------- */
-/* A 2-D operand stored transposed (column-major), as w:t() in linear layers. */
-static bool col_major(const ag_tensor *t) {
-  return t->ndim == 2 && t->strides[0] == 1 && t->strides[1] == t->sizes[0] && t->sizes[0] > 1;
-}
-
 ag_tensor *aga_mm(ag_tensor *a, ag_tensor *b) {
   ag_tensor *out = agt_mm(a, b);
   if (!out || !(aga_should_record(a) || aga_should_record(b))) return out;
   aga_node *n = keep(node2(K_MM, a, b), aga_req(b) ? a : NULL, 0, aga_req(a) ? b : NULL, 0, NULL, 0);
   /* remember the layouts, so each gradient is produced in its input's own layout and a
    * leaf such as a linear layer's weight receives it contiguous (no copy on accumulation) */
-  if (n) { n->i[0] = col_major(a); n->i[1] = col_major(b); }
+  if (n) { n->i[0] = aga_col_major(a); n->i[1] = aga_col_major(b); }
   return finish(out, n);
 }
 

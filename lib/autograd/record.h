@@ -33,4 +33,11 @@ static inline int rebase(ag_tensor *t, ag_tensor *result) {
   agt_release(result);
   return rc;
 }
+/* A 2-D operand stored transposed (column-major), as w:t() in linear layers: mm and addmm
+ * remember it so each gradient comes out in its input's own layout (contiguous for the
+ * weight once the transpose's backward has run, no copy on accumulation). */
+static inline bool aga_col_major(const ag_tensor *t) {
+  return t->ndim == 2 && t->strides[0] == 1 && t->strides[1] == t->sizes[0] && t->sizes[0] > 1;
+}
+
 #endif

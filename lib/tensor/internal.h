@@ -52,4 +52,7 @@ void agt_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, con
                const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void agt_dgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
                const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+
+/* out[n,m] += a[n,k] b[k,m] (matmul.c): float matrices, out contiguous; unchecked shapes. */
+int agt_mm_acc(ag_tensor *out, ag_tensor *a, ag_tensor *b);
 #endif

@@ -51,6 +51,21 @@ ag_tensor *agt_addmm(ag_tensor *input, ag_tensor *m1, ag_tensor *m2, double beta
   if (m1->sizes[1] != m2->sizes[0])
     return agt_fail("%s: mat1 and mat2 shapes cannot be multiplied (%lldx%lld and %lldx%lld)", op,
                     (long long)m1->sizes[0], (long long)m1->sizes[1], (long long)m2->sizes[0], (long long)m2->sizes[1]);
+  /* the common nn.Linear case (alpha 1, a bias that broadcasts over the rows): write
+   * beta * input into the result and let the GEMM add the product onto it */
+  int64_t n = m1->sizes[0], m = m2->sizes[1];
+  if (alpha == 1 && beta != 0 && agt_is_float(input->scalar_type) && input->ndim <= 2 &&
+      (input->ndim == 0 || input->sizes[input->ndim - 1] == m || input->sizes[input->ndim - 1] == 1) &&
+      (input->ndim < 2 || input->sizes[0] == n || input->sizes[0] == 1)) {
+    ag_tensor *out = agt_new_contig(2, (int64_t[]){n, m}, input->scalar_type);
+    ag_tensor *bias = out ? agt_expand(input, 2, (int64_t[]){n, m}) : NULL;
+    int rc = bias ? agt_copy_(out, bias) : -1;
+    if (!rc && beta != 1) rc = agt_binary_scalar_(AG_OP_MUL, out, beta);
+    if (!rc) rc = agt_mm_acc(out, m1, m2);
+    agt_release(bias);
+    if (rc) { agt_release(out); return NULL; }
+    return out;
+  }
   ag_tensor *prod = agt_mm(m1, m2);
   return prod ? add_scaled(op, prod, input, beta, alpha) : NULL;
 }

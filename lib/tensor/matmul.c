@@ -27,21 +27,22 @@ static inline int64_t load_int(int dtype, const char *p) {
   }
 }
 
-/* C[n,m] = A[n,k] B[k,m] for one 2-D slice each (element pointers and strides). */
-static void gemm(int dtype, int64_t n, int64_t k, int64_t m, const char *A, int64_t ars, int64_t acs,
-                 const char *B, int64_t brs, int64_t bcs, char *C) {
+/* C[n,m] = A[n,k] B[k,m] (+ C when acc, float dtypes only) for one 2-D slice each (element
+ * pointers and strides; C contiguous). */
+static void gemm_acc(int dtype, int64_t n, int64_t k, int64_t m, const char *A, int64_t ars, int64_t acs,
+                     const char *B, int64_t brs, int64_t bcs, char *C, int accumulate) {
   if (n == 0 || m == 0) return;
   int es = agt_dtype_size(dtype);
-  if (k == 0) { memset(C, 0, (size_t)(n * m * es)); return; }
+  if (k == 0) { if (!accumulate) memset(C, 0, (size_t)(n * m * es)); return; }
   int64_t lda = 0, ldb = 0;
   int ta = blas_layout(n, k, ars, acs, &lda), tb = blas_layout(k, m, brs, bcs, &ldb);
   /* cblas takes int sizes: anything larger takes the plain loop */
   bool fits = n <= INT_MAX && m <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX;
   if (agt_is_float(dtype) && ta >= 0 && tb >= 0 && fits) {
     if (dtype == AG_FLOAT32)
-      agt_sgemm(ta, tb, n, m, k, 1.0f, (const float *)A, lda, (const float *)B, ldb, 0.0f, (float *)C, m);
+      agt_sgemm(ta, tb, n, m, k, 1.0f, (const float *)A, lda, (const float *)B, ldb, accumulate ? 1.0f : 0.0f, (float *)C, m);
     else
-      agt_dgemm(ta, tb, n, m, k, 1.0, (const double *)A, lda, (const double *)B, ldb, 0.0, (double *)C, m);
+      agt_dgemm(ta, tb, n, m, k, 1.0, (const double *)A, lda, (const double *)B, ldb, accumulate ? 1.0 : 0.0, (double *)C, m);
     return;
   }
   for (int64_t i = 0; i < n; i++)
@@ -54,6 +55,7 @@ static void gemm(int dtype, int64_t n, int64_t k, int64_t m, const char *A, int6
         else iacc += (uint64_t)load_int(dtype, x) * (uint64_t)load_int(dtype, y);
       }
       char *c = C + (i * m + j) * es;
+      if (accumulate && agt_is_float(dtype)) acc += agt_load(dtype, c);
       switch (dtype) {
       case AG_INT64: *(int64_t *)c = (int64_t)iacc; break;
       case AG_INT32: *(int32_t *)c = (int32_t)(uint32_t)iacc; break;
@@ -61,6 +63,11 @@ static void gemm(int dtype, int64_t n, int64_t k, int64_t m, const char *A, int6
       default: agt_store(dtype, c, acc);
       }
     }
+}
+
+static void gemm(int dtype, int64_t n, int64_t k, int64_t m, const char *A, int64_t ars, int64_t acs,
+                 const char *B, int64_t brs, int64_t bcs, char *C) {
+  gemm_acc(dtype, n, k, m, A, ars, acs, B, brs, bcs, C, 0);
 }
 
 /* Make a slice BLAS-friendly if its strides are not. */
@@ -92,6 +99,19 @@ ag_tensor *agt_mm(ag_tensor *a, ag_tensor *b) {
   agt_release(ca);
   agt_release(cb);
   return out;
+}
+
+/* out[n,m] += a[n,k] b[k,m] for float matrices, out contiguous: addmm's fused path (the
+ * bias is written first and the GEMM adds onto it, one pass fewer than product then add).
+ * Shapes and dtypes are the caller's to check. Returns 0, or -1 with the error set. */
+int agt_mm_acc(ag_tensor *out, ag_tensor *a, ag_tensor *b) {
+  ag_tensor *ca = blas_ready(a), *cb = ca ? blas_ready(b) : NULL;
+  if (cb)
+    gemm_acc(a->scalar_type, a->sizes[0], a->sizes[1], b->sizes[1], agt_ptr(ca), ca->strides[0], ca->strides[1],
+             agt_ptr(cb), cb->strides[0], cb->strides[1], agt_ptr(out), 1);
+  agt_release(ca);
+  agt_release(cb);
+  return cb ? 0 : -1;
 }
 
 ag_tensor *agt_bmm(ag_tensor *a, ag_tensor *b) {

@@ -331,6 +331,19 @@ function F.linear(x, w, b)
     error(fmt("ag.linear: input's last dimension must match the weight's in_features: input %s, weight %s",
               shape_str(x), shape_str(w)), 2)
   end
+  if b ~= nil and w.ndim == 2 and x.ndim >= 2 and b.ndim == 1 and b.shape[1] == w.shape[1] and
+     b.dtype == x.dtype and w.dtype == x.dtype then
+    -- one fused addmm node, as PyTorch's: the bias is written first and the GEMM adds onto it
+    local x2, wt = x.ndim == 2 and x or x:reshape(-1, inf), w:t()
+    local r = C.aga_addmm(b.p, x2.p, wt.p, 1, 1)
+    if r == nil then r = retry(C.aga_addmm, b.p, x2.p, wt.p, 1, 1) end
+    local y = wrap(r)
+    if x.ndim == 2 then return y end
+    local lead = {}
+    for i = 1, x.ndim - 1 do lead[i] = x.shape[i] end
+    lead[x.ndim] = w.shape[1]
+    return y:view(lead)
+  end
   local y = x:matmul(w.ndim == 2 and w:t() or w)
   if b ~= nil then y = y + b end
   return y
