@@ -129,6 +129,26 @@ describe('max_pool2d', function()
     assert.is_true(y:item() ~= y:item())
   end)
 
+  it('2x2 float32 (the vector path) agrees with float64 (the scalar path): values, indices, NaN, ties, odd sizes', function()
+    ag.manual_seed(11)
+    for _, hw in ipairs({{26, 26}, {11, 11}, {7, 37}, {4, 66}, {3, 2}}) do
+      -- small integers, so ties are common; a few NaNs (pairs too, in one window)
+      local x = (ag.rand(3, 5, hw[1], hw[2]) * 4):floor()
+      local flat = x:view(-1)
+      local n = flat:numel()
+      for _, k in ipairs({1, 2, 7, math.floor(n / 2), math.floor(n / 2) + 1, n}) do flat[k] = 0 / 0 end
+      local y32, i32 = F.max_pool2d(x, 2, {return_indices = true})
+      local y64, i64 = F.max_pool2d(x:double(), 2, {return_indices = true})
+      assert.are.same(i64:totable(), i32:totable())
+      local a, b = y32:double():view(-1):totable(), y64:view(-1):totable()
+      assert.are.equal(#b, #a)
+      for k = 1, #a do
+        if b[k] ~= b[k] then assert.is_true(a[k] ~= a[k], 'NaN lost at ' .. k)
+        else assert.are.equal(b[k], a[k]) end
+      end
+    end
+  end)
+
   it('sends the gradient to the argmax only, adding where windows share it', function()
     local x = grid(3):requires_grad_()
     F.max_pool2d(x, 2, 1):sum():backward()

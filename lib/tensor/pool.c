@@ -26,18 +26,29 @@ static void FN(max_fwd)(const pgeom *g, const T *x, T *y, int64_t *idx) {
     const T *xp = x + pl * HW;
     T *yp = y + pl * P;
     int64_t *ip = idx ? idx + pl * P : NULL;
+    if (simple2 && sizeof(T) == 4 && HW < INT32_MAX / 2 && avx512_available()) {
+      for (int64_t oh = 0; oh < g->OH; oh++)
+        max2x2_row_avx512((const float *)xp + 2 * oh * g->W, (const float *)xp + (2 * oh + 1) * g->W,
+                          (float *)yp + oh * g->OW, ip ? ip + oh * g->OW : NULL, g->OW, 2 * oh * g->W, g->W);
+      continue;
+    }
     if (simple2) {                       /* the common 2x2 / stride 2 case, branch-light */
       for (int64_t oh = 0; oh < g->OH; oh++) {
         const T *r0 = xp + 2 * oh * g->W, *r1 = r0 + g->W;
         for (int64_t ow = 0; ow < g->OW; ow++) {
+          /* selects, not branches: on real activations a branch per tap mispredicts often
+           * (4.6 ns per output before, on (64, 32, 26, 26)) */
           T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-          int64_t ia = 2 * oh * g->W + 2 * ow, best_i = ia;
-          T best = a;
-          if (b > best || isnan(b)) { best = b; best_i = ia + 1; }
-          if (c > best || isnan(c)) { best = c; best_i = ia + g->W; }
-          if (d > best || isnan(d)) { best = d; best_i = ia + g->W + 1; }
-          yp[oh * g->OW + ow] = best;
-          if (ip) ip[oh * g->OW + ow] = best_i + 1;
+          int64_t ia = 2 * oh * g->W + 2 * ow;
+          int tb = (b > a) | (b != b);
+          T m1 = tb ? b : a;
+          int64_t i1 = tb ? ia + 1 : ia;
+          int td = (d > c) | (d != d);
+          T m2 = td ? d : c;
+          int64_t i2 = td ? ia + g->W + 1 : ia + g->W;
+          int t2 = (m2 > m1) | (m2 != m2);                  /* the last NaN wins, as before */
+          yp[oh * g->OW + ow] = t2 ? m2 : m1;
+          if (ip) ip[oh * g->OW + ow] = (t2 ? i2 : i1) + 1;
         }
       }
       continue;
@@ -153,6 +164,7 @@ static void FN(adaptive)(const pgeom *g, const T *src, T *dst, int backward) {
 /* ======================= dispatch ======================= */
 #include "ag_conv.h"
 #include "internal.h"
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -163,6 +175,52 @@ typedef struct {
 
 #define CONCAT_(a, b) a##b
 #define CONCAT(a, b) CONCAT_(a, b)
+
+/* ---- AVX-512 max pooling 2x2 / stride 2 (float32), one output row at a time ----
+ * 16 outputs per step: two rows of 32 inputs are loaded, split into even and odd columns
+ * (permutex2var), and reduced with compare masks and blends in the scalar loop's order
+ * (a, b | c, d; a NaN wins, the last one), so values and 1-based indices are the same. */
+#include <immintrin.h>
+static int avx512_available(void) {
+  static int have = -1;
+  if (have < 0) {
+    __builtin_cpu_init();
+    have = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  }
+  return have;
+}
+
+__attribute__((target("avx512f")))
+static void max2x2_row_avx512(const float *r0, const float *r1, float *y, int64_t *ip, int64_t OW, int64_t base,
+                              int64_t W) {
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1)), one = _mm512_set1_epi32(1);
+  for (int64_t ow = 0; ow < OW; ow += 16) {
+    int64_t rem = OW - ow < 16 ? OW - ow : 16, n2 = 2 * rem;
+    __mmask16 mo = rem == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+    __mmask16 mlo = n2 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n2) - 1);
+    __mmask16 mhi = n2 <= 16 ? (__mmask16)0 : n2 == 32 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n2 - 16)) - 1);
+    __m512 lo0 = _mm512_maskz_loadu_ps(mlo, r0 + 2 * ow), hi0 = _mm512_maskz_loadu_ps(mhi, r0 + 2 * ow + 16);
+    __m512 lo1 = _mm512_maskz_loadu_ps(mlo, r1 + 2 * ow), hi1 = _mm512_maskz_loadu_ps(mhi, r1 + 2 * ow + 16);
+    __m512 a = _mm512_permutex2var_ps(lo0, ev, hi0), b = _mm512_permutex2var_ps(lo0, od, hi0);
+    __m512 c = _mm512_permutex2var_ps(lo1, ev, hi1), d = _mm512_permutex2var_ps(lo1, od, hi1);
+    __mmask16 tb = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+    __mmask16 td = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+    __m512 m1 = _mm512_mask_blend_ps(tb, a, b), m2 = _mm512_mask_blend_ps(td, c, d);
+    __mmask16 t2 = _mm512_cmp_ps_mask(m2, m1, _CMP_GT_OQ) | _mm512_cmp_ps_mask(m2, m2, _CMP_UNORD_Q);
+    _mm512_mask_storeu_ps(y + ow, mo, _mm512_mask_blend_ps(t2, m1, m2));
+    if (ip) {
+      __m512i ia = _mm512_add_epi32(_mm512_set1_epi32((int)(base + 2 * ow + 1)), ev);   /* 1-based */
+      __m512i iw = _mm512_add_epi32(ia, _mm512_set1_epi32((int)W));
+      __m512i i1 = _mm512_mask_add_epi32(ia, tb, ia, one), i2 = _mm512_mask_add_epi32(iw, td, iw, one);
+      __m512i ii = _mm512_mask_blend_epi32(t2, i1, i2);
+      _mm512_mask_storeu_epi64(ip + ow, (__mmask8)(mo & 0xFF), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(ii)));
+      if (rem > 8)
+        _mm512_mask_storeu_epi64(ip + ow + 8, (__mmask8)(mo >> 8), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(ii, 1)));
+    }
+  }
+}
+
 #define POOL_T float
 #define POOL_SFX _f32
 #include "pool.c"
