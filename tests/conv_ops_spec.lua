@@ -149,6 +149,30 @@ describe('max_pool2d', function()
     end
   end)
 
+  it('2x2 backward writes each block whole: the gradient at its index, zeros elsewhere and in uncovered rows/columns', function()
+    ag.manual_seed(12)
+    for _, dt in ipairs({'float32', 'float64'}) do
+      local x = ag.randn(2, 3, 7, 9, {dtype = dt}):requires_grad_()   -- odd sizes: row 7, column 9 uncovered
+      local y, idx = F.max_pool2d(x, 2, {return_indices = true})
+      local g = ag.randn(2, 3, 3, 4, {dtype = dt})
+      g[1][1][1][1] = math.huge
+      g[1][2][2][3] = 0 / 0
+      y:backward(g)
+      -- expected: zeros, and each plane's g scattered to its 1-based flat index
+      local want = ag.zeros(6, 63, {dtype = dt})
+      local gi, ii = g:reshape(6, 12):totable(), idx:reshape(6, 12):totable()
+      for p = 1, 6 do for q = 1, 12 do want[p][ii[p][q]] = gi[p][q] end end
+      local got = x.grad:reshape(6, 63):totable()
+      local w = want:totable()
+      for p = 1, 6 do
+        for k = 1, 63 do
+          if w[p][k] ~= w[p][k] then assert.is_true(got[p][k] ~= got[p][k], 'NaN lost')
+          else assert.are.equal(w[p][k], got[p][k]) end
+        end
+      end
+    end
+  end)
+
   it('sends the gradient to the argmax only, adding where windows share it', function()
     local x = grid(3):requires_grad_()
     F.max_pool2d(x, 2, 1):sum():backward()

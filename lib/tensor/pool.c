@@ -221,6 +221,43 @@ static void max2x2_row_avx512(const float *r0, const float *r1, float *y, int64_
   }
 }
 
+/* ---- max-pool backward when every index lies in its own 2x2 block ----
+ * (2x2 / stride 2 pooling: the blocks do not overlap). Each block is written whole, the
+ * gradient at its index and exact zeros elsewhere (bit masks, not a branch or a multiply:
+ * an inf or NaN gradient stays at its index), and the rows and columns no block covers are
+ * zeroed: one pass instead of a fill and a scatter. Returns 1 when an index lies outside its
+ * block; the caller then takes the general path, which also reports bad indices. */
+#define DENSE2X2(T, U, SFX)                                                                       \
+  static int dense2x2##SFX(int64_t NP, int64_t H, int64_t W, int64_t OH, int64_t OW, const T *g,   \
+                           const int64_t *idx, T *out) {                                          \
+    int bad = 0;                                                                                  \
+    _Pragma("omp parallel for schedule(static) reduction(|: bad) if (NP * H * W >= AG_PARALLEL_GRAIN)") \
+    for (int64_t pl = 0; pl < NP; pl++) {                                                         \
+      U *o = (U *)(out + pl * H * W);                                                             \
+      const U *gp = (const U *)(g + pl * OH * OW);                                                \
+      const int64_t *ip = idx + pl * OH * OW;                                                     \
+      int pbad = 0;                                                                               \
+      for (int64_t oh = 0; oh < OH; oh++) {                                                       \
+        U *r0 = o + 2 * oh * W, *r1 = r0 + W;                                                     \
+        for (int64_t ow = 0; ow < OW; ow++) {                                                     \
+          int64_t k = ip[oh * OW + ow] - 1 - (2 * oh * W + 2 * ow);                               \
+          U gv = gp[oh * OW + ow];                                                                \
+          r0[2 * ow] = gv & -(U)(k == 0);                                                         \
+          r0[2 * ow + 1] = gv & -(U)(k == 1);                                                     \
+          r1[2 * ow] = gv & -(U)(k == W);                                                         \
+          r1[2 * ow + 1] = gv & -(U)(k == W + 1);                                                 \
+          pbad |= (k != 0) & (k != 1) & (k != W) & (k != W + 1);                                  \
+        }                                                                                         \
+        for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0;                                   \
+      }                                                                                           \
+      for (int64_t h = 2 * OH; h < H; h++) memset(o + h * W, 0, sizeof(U) * (size_t)W);           \
+      bad |= pbad;                                                                                \
+    }                                                                                             \
+    return bad;                                                                                   \
+  }
+DENSE2X2(float, uint32_t, _f32)
+DENSE2X2(double, uint64_t, _f64)
+
 #define POOL_T float
 #define POOL_SFX _f32
 #include "pool.c"
@@ -363,7 +400,20 @@ ag_tensor *agt_pool_scatter(ag_tensor *g, ag_tensor *idx, int nsp, int ndim, con
   if (check_idx(op, idx, nsp, ndim, sizes, &NP, &plane, &iplane)) return NULL;
   if (g->ndim != idx->ndim || memcmp(g->sizes, idx->sizes, sizeof(int64_t) * g->ndim))
     return agt_fail("%s: gradient %s and indices %s must have the same shape", op, AGT_SHAPE(g, b1), AGT_SHAPE(idx, b2));
-  ag_tensor *gc = agt_contiguous(g), *ic = agt_contiguous(idx), *out = agt_full(ndim, sizes, 0, g->scalar_type);
+  ag_tensor *gc = agt_contiguous(g), *ic = agt_contiguous(idx), *out = NULL;
+  if (gc && ic && nsp == 2) {   /* 2x2 blocks (2x2 / stride 2 pooling): one dense pass */
+    int64_t H = sizes[ndim - 2], W = sizes[ndim - 1], OH = idx->sizes[ndim - 2], OW = idx->sizes[ndim - 1];
+    if (2 * OH <= H && 2 * OW <= W && OH > 0 && OW > 0 &&
+        (out = agt_new_contig(ndim, sizes, g->scalar_type))) {
+      int bad = g->scalar_type == AG_FLOAT32
+                    ? dense2x2_f32(NP, H, W, OH, OW, (float *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (float *)agt_ptr(out))
+                    : dense2x2_f64(NP, H, W, OH, OW, (double *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (double *)agt_ptr(out));
+      if (!bad) { agt_release(gc); agt_release(ic); return out; }
+      agt_release(out);
+      out = NULL;
+    }
+  }
+  if (gc && ic) out = agt_full(ndim, sizes, 0, g->scalar_type);
   if (!gc || !ic || !out || check_range(op, ic, plane)) { agt_release(gc); agt_release(ic); agt_release(out); return NULL; }
   if (g->scalar_type == AG_FLOAT32) scatter_f32(NP, plane, iplane, (float *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (float *)agt_ptr(out));
   else scatter_f64(NP, plane, iplane, (double *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (double *)agt_ptr(out));
