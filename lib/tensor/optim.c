@@ -116,18 +116,36 @@ static inline void restore_subnormals(unsigned csr) { _mm_setcsr(csr); }
     _Pragma("omp parallel if (n >= AG_PARALLEL_GRAIN)")                                        \
     {                                                                                        \
     const unsigned csr_ = flush_subnormals();                                                \
-    _Pragma("omp for schedule(static)")                                                      \
-    for (int64_t i = 0; i < n; i++) {                                                        \
-      T gi = maximize ? -g[i] : g[i];                                                        \
-      T pi = p[i];                                                                           \
-      if (decoupled) pi = pi * decay;                                                        \
-      else if (use_wd) gi = gi + wd * pi;                                                    \
-      T mi = m[i] * b1 + c1 * gi;                                                            \
-      T vi = v[i] * b2 + c2 * gi * gi;                                                       \
-      m[i] = mi; v[i] = vi;                                                                  \
-      if (vmax) { T mx = vmax[i]; if (vi == vi && (mx > vi || mx != mx)) vi = mx; vmax[i] = vi; } \
-      T denom = (T)sqrt(vi) / bc2s + e;                                                      \
-      p[i] = pi + nss * mi / denom;                                                          \
+    /* two loops, so the common one (no amsgrad) has no branch and vectorizes */             \
+    if (!vmax) {                                                                             \
+      _Pragma("omp for schedule(static)")                                                    \
+      for (int64_t i = 0; i < n; i++) {                                                      \
+        T gi = maximize ? -g[i] : g[i];                                                      \
+        T pi = p[i];                                                                         \
+        if (decoupled) pi = pi * decay;                                                      \
+        else if (use_wd) gi = gi + wd * pi;                                                  \
+        T mi = m[i] * b1 + c1 * gi;                                                          \
+        T vi = v[i] * b2 + c2 * gi * gi;                                                     \
+        m[i] = mi; v[i] = vi;                                                                \
+        T denom = (T)sqrt(vi) / bc2s + e;                                                    \
+        p[i] = pi + nss * mi / denom;                                                        \
+      }                                                                                      \
+    } else {                                                                                 \
+      _Pragma("omp for schedule(static)")                                                    \
+      for (int64_t i = 0; i < n; i++) {                                                      \
+        T gi = maximize ? -g[i] : g[i];                                                      \
+        T pi = p[i];                                                                         \
+        if (decoupled) pi = pi * decay;                                                      \
+        else if (use_wd) gi = gi + wd * pi;                                                  \
+        T mi = m[i] * b1 + c1 * gi;                                                          \
+        T vi = v[i] * b2 + c2 * gi * gi;                                                     \
+        m[i] = mi; v[i] = vi;                                                                \
+        T mx = vmax[i];                                                                      \
+        if (vi == vi && (mx > vi || mx != mx)) vi = mx;                                      \
+        vmax[i] = vi;                                                                        \
+        T denom = (T)sqrt(vi) / bc2s + e;                                                    \
+        p[i] = pi + nss * mi / denom;                                                        \
+      }                                                                                      \
     }                                                                                        \
     restore_subnormals(csr_);                                                            \
     }                                                                                    \
