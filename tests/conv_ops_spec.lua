@@ -173,6 +173,16 @@ describe('max_pool2d', function()
     end
   end)
 
+  it('3x3 windows whose indices leave the 2x2 blocks take the general backward', function()
+    local x = grid(6):requires_grad_()
+    local y, i = F.max_pool2d(x, 3, {return_indices = true})
+    assert.are.same({{{{15, 18}, {33, 36}}}}, i:totable())
+    y:backward(ag.tensor({{{{1, 2}, {3, 4}}}}))
+    local want = ag.zeros(36)
+    want[15], want[18], want[33], want[36] = 1, 2, 3, 4
+    assert.are.same(want:totable(), x.grad:view(-1):totable())
+  end)
+
   it('sends the gradient to the argmax only, adding where windows share it', function()
     local x = grid(3):requires_grad_()
     F.max_pool2d(x, 2, 1):sum():backward()

@@ -258,6 +258,58 @@ static void max2x2_row_avx512(const float *r0, const float *r1, float *y, int64_
 DENSE2X2(float, uint32_t, _f32)
 DENSE2X2(double, uint64_t, _f64)
 
+/* the same for one float32 output row, 16 outputs a step (AVX-512); returns 1 on an index
+ * outside its block */
+__attribute__((target("avx512f")))
+static int dense2x2_row_avx512(const float *g, const int64_t *ip, float *r0, float *r1, int64_t OW, int64_t base,
+                               int64_t W) {
+  const __m512i il_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i il_hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i lane2 = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m512i one = _mm512_set1_epi64(1), wv = _mm512_set1_epi64(W), w1 = _mm512_set1_epi64(W + 1);
+  __mmask16 bad = 0;
+  for (int64_t ow = 0; ow < OW; ow += 16) {
+    int64_t rem = OW - ow < 16 ? OW - ow : 16, n2 = 2 * rem;
+    __mmask16 mo = rem == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+    __mmask8 mlo8 = (__mmask8)(mo & 0xFF), mhi8 = (__mmask8)(mo >> 8);
+    __m512 gv = _mm512_maskz_loadu_ps(mo, g + ow);
+    /* k = idx - 1 - (base + 2 (ow + lane)): the position inside the block */
+    __m512i k0 = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(mlo8, ip + ow),
+                                  _mm512_add_epi64(_mm512_set1_epi64(base + 2 * ow + 1), lane2));
+    __m512i k1 = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(mhi8, ip + ow + 8),
+                                  _mm512_add_epi64(_mm512_set1_epi64(base + 2 * ow + 17), lane2));
+#define M16(cmp) ((__mmask16)(_mm512_cmpeq_epi64_mask(k0, cmp) | ((unsigned)_mm512_cmpeq_epi64_mask(k1, cmp) << 8)))
+    __mmask16 ma = M16(_mm512_setzero_si512()), mb = M16(one), mc = M16(wv), md = M16(w1);
+#undef M16
+    bad |= (__mmask16)(mo & ~(ma | mb | mc | md));
+    __m512 a = _mm512_maskz_mov_ps(ma, gv), b = _mm512_maskz_mov_ps(mb, gv);
+    __m512 c = _mm512_maskz_mov_ps(mc, gv), d = _mm512_maskz_mov_ps(md, gv);
+    __mmask16 slo = n2 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n2) - 1);
+    __mmask16 shi = n2 <= 16 ? (__mmask16)0 : n2 == 32 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n2 - 16)) - 1);
+    _mm512_mask_storeu_ps(r0 + 2 * ow, slo, _mm512_permutex2var_ps(a, il_lo, b));
+    _mm512_mask_storeu_ps(r0 + 2 * ow + 16, shi, _mm512_permutex2var_ps(a, il_hi, b));
+    _mm512_mask_storeu_ps(r1 + 2 * ow, slo, _mm512_permutex2var_ps(c, il_lo, d));
+    _mm512_mask_storeu_ps(r1 + 2 * ow + 16, shi, _mm512_permutex2var_ps(c, il_hi, d));
+  }
+  return bad != 0;
+}
+
+static int dense2x2_avx512(int64_t NP, int64_t H, int64_t W, int64_t OH, int64_t OW, const float *g,
+                           const int64_t *idx, float *out) {
+  int bad = 0;
+  #pragma omp parallel for schedule(static) reduction(|: bad) if (NP * H * W >= AG_PARALLEL_GRAIN)
+  for (int64_t pl = 0; pl < NP; pl++) {
+    float *o = out + pl * H * W;
+    for (int64_t oh = 0; oh < OH; oh++) {
+      float *r0 = o + 2 * oh * W, *r1 = r0 + W;
+      bad |= dense2x2_row_avx512(g + (pl * OH + oh) * OW, idx + (pl * OH + oh) * OW, r0, r1, OW, 2 * oh * W, W);
+      for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0;
+    }
+    for (int64_t h = 2 * OH; h < H; h++) memset(o + h * W, 0, sizeof(float) * (size_t)W);
+  }
+  return bad;
+}
+
 #define POOL_T float
 #define POOL_SFX _f32
 #include "pool.c"
@@ -405,7 +457,9 @@ ag_tensor *agt_pool_scatter(ag_tensor *g, ag_tensor *idx, int nsp, int ndim, con
     int64_t H = sizes[ndim - 2], W = sizes[ndim - 1], OH = idx->sizes[ndim - 2], OW = idx->sizes[ndim - 1];
     if (2 * OH <= H && 2 * OW <= W && OH > 0 && OW > 0 &&
         (out = agt_new_contig(ndim, sizes, g->scalar_type))) {
-      int bad = g->scalar_type == AG_FLOAT32
+      int bad = g->scalar_type == AG_FLOAT32 && avx512_available()
+                    ? dense2x2_avx512(NP, H, W, OH, OW, (float *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (float *)agt_ptr(out))
+                : g->scalar_type == AG_FLOAT32
                     ? dense2x2_f32(NP, H, W, OH, OW, (float *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (float *)agt_ptr(out))
                     : dense2x2_f64(NP, H, W, OH, OW, (double *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (double *)agt_ptr(out));
       if (!bad) { agt_release(gc); agt_release(ic); return out; }
