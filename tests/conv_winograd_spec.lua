@@ -1,6 +1,8 @@
 -- conv_winograd_spec.lua: float32 3x3 stride-1 convolutions, which ag runs by Winograd
 -- F(4x4, 3x3) on AVX-512 CPUs (lib/tensor/conv_winograd.c): the forward, the input gradient
--- (also conv_transpose2d with stride 1) and the weight gradient, on shapes with channel
+-- (also conv_transpose2d with stride 1; as the exact adjoint of the forward's tiles when a
+-- sample is one work item, else as a convolution with the rotated kernel) and the weight
+-- gradient, on shapes with channel
 -- counts that are not multiples of 16, widths and heights that are not multiples of 4,
 -- padding 0/1/2 and per-dim padding, and more than 64 output channels. Compared with
 --   * ag's float64 convolution (the exact im2col path, itself checked against PyTorch to
@@ -70,6 +72,7 @@ describe('float32 3x3 stride-1 conv2d (Winograd F(4x4,3x3)) agrees with the floa
     {'16 to 16 channels on 10x9, padding (0, 2)', 2, 16, 16, 10, 9, {0, 2}},
     {'12 to 20 channels on 8x8, padding 3 (input gradient on the im2col path)', 2, 12, 20, 8, 8, 3},
     {'32 to 64 channels on 28x28 at batch 16, padding 1 (the benchmark layer)', 16, 32, 64, 28, 28, 1},
+    {'6 to 20 channels on 41x40, padding 1 (bands of tile rows: the input gradient by the rotated kernel)', 1, 6, 20, 41, 40, 1},
   }
   for _, s in ipairs(shapes) do
     it(s[1] .. ': output and gradients within 1e-4', function()

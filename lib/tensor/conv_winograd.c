@@ -5,8 +5,11 @@
  * so the 3x3 conv costs 36 multiplies per 16 outputs instead of 144. Per transform point
  * xi (36 of them) the channel sums become one small GEMM:  M[xi] (tiles x O) =
  * V[xi] (tiles x C) * U[xi] (C x O).
- *   input gradient: the same forward with the kernel rotated by 180 degrees and its two
- *     channel dims swapped, on gy padded by 2 - p;
+ *   input gradient: when a sample fits one work item, the exact adjoint of the forward on
+ *     its own tiles, gd = B [ sum_o (A gy_tile A^T) .* U ] B^T added into overlapping 6x6
+ *     input tiles (fewer tiles than a convolution of the padded gy: 9 instead of 16 per
+ *     plane on an 11x11 output); otherwise the same forward with the kernel rotated by 180
+ *     degrees and its two channel dims swapped, on gy padded by 2 - p;
  *   weight gradient: the exact adjoint of the forward's algebra,
  *     gw = G^T [ sum_tiles (B^T d B) .* (A gy_tile A^T) ] G,
  *     one GEMM per xi that sums over tiles.
@@ -353,18 +356,23 @@ static int wino_conv(const wgeom *g, const float *x, const float *U, const float
 }
 
 /* U[xi][k][n] for a conv whose input channels are K and output channels Nn: from
- * w (O, C, 3, 3): forward k = c, n = o; input gradient (rot) k = o, n = c, rotated. */
-static float *kernels(const float *w, int64_t O, int64_t C, int rot, int64_t Kp, int64_t Np, int64_t *bytes) {
+ * w (O, C, 3, 3): forward k = c, n = o; input gradient by the rotated kernel (rot) k = o,
+ * n = c, rotated; the forward's transpose (swap without rot) k = o, n = c. */
+static float *kernels_swap(const float *w, int64_t O, int64_t C, int rot, int swap, int64_t Kp, int64_t Np,
+                           int64_t *bytes) {
   *bytes = (int64_t)sizeof(float) * NXI * Kp * Np;
   float *U = ag_alloc(*bytes);
   if (!U) return NULL;
   memset(U, 0, (size_t)*bytes);
   for (int64_t o = 0; o < O; o++)
     for (int64_t c = 0; c < C; c++) {
-      int64_t k = rot ? o : c, n = rot ? c : o;
+      int64_t k = swap ? o : c, n = swap ? c : o;
       k_tile(w + (o * C + c) * 9, rot, U + k * Np + n, Kp * Np);
     }
   return U;
+}
+static float *kernels(const float *w, int64_t O, int64_t C, int rot, int64_t Kp, int64_t Np, int64_t *bytes) {
+  return kernels_swap(w, O, C, rot, rot, Kp, Np, bytes);
 }
 
 int agt_wino_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
@@ -379,9 +387,92 @@ int agt_wino_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int6
   return rc;
 }
 
+/* B o: the adjoint of bt6 (6 values -> 6) */
+static inline __attribute__((always_inline)) void b6(const v16 *o, int s, v16 *d, int ds) {
+  v16 o0 = o[0], o1 = o[s], o2 = o[2 * s], o3 = o[3 * s], o4 = o[4 * s], o5 = o[5 * s];
+  v16 p12 = o1 + o2, p34 = o3 + o4;
+  d[0] = 4 * o0;
+  d[ds] = 4 * (o2 - o1) + 2 * (o4 - o3) + 4 * o5;
+  d[2 * ds] = -5 * o0 - 4 * p12 - p34;
+  d[3 * ds] = (o1 - o2) + 2 * (o3 - o4) - 5 * o5;
+  d[4 * ds] = o0 + p12 + p34;
+  d[5 * ds] = o5;
+}
+
+/* 36 vectors gV at v + xi * xs -> the 6x6 input-tile gradient B gV B^T, added at p */
+static inline void in_tile_adjoint(const float *v, int64_t xs, float *p, int64_t rs, int64_t cs) {
+  v16 o[36], t[36], d[36];
+  for (int xi = 0; xi < NXI; xi++) o[xi] = LD(v + xi * xs);
+  for (int c = 0; c < 6; c++) b6(o + c, 6, t + c, 6);              /* columns: t = B gV */
+  for (int r = 0; r < 6; r++) b6(t + r * 6, 1, d + r * 6, 1);      /* rows: d = t B^T */
+  for (int r = 0; r < 6; r++)
+    for (int c = 0; c < 6; c++) ST(p + r * rs + c * cs, LD(p + r * rs + c * cs) + d[r * 6 + c]);
+}
+
+/* The input gradient of one whole sample (g->nchunk == 1) as the exact adjoint of the
+ * forward on the forward's own tiles: gM = A gy A^T, gV[xi] = gM[xi] U[xi]^T, and each
+ * tile's B gV B^T added into a channels-last copy of the padded input (tiles overlap by two
+ * rows and columns), which is then written to gx in NCHW. */
+static void dgrad_item(const wgeom *g, int64_t n, const float *gy, const float *Ut, float *gx, const wspace *w) {
+  int64_t nth = g->TH, nt = nth * g->TW, Cp = g->Cp, Op = g->Op, YW = 4 * g->TW, P = g->OH * g->OW;
+  int64_t HW = g->H * g->W, WP = g->WP;
+  memset(w->Y, 0, sizeof(float) * (size_t)(4 * nth * YW * Op));
+  const float *gn = gy + n * g->O * P;
+  for (int64_t oh = 0; oh < g->OH; oh++) {
+    float *yr = w->Y + oh * YW * Op;
+    for (int64_t o = 0; o < g->O; o += 16)
+      for (int64_t ow = 0; ow < g->OW; ow += 16)
+        tr_block(gn + o * P + oh * g->OW + ow, P, imin(16, g->O - o), imin(16, g->OW - ow), yr + ow * Op + o, Op);
+  }
+  for (int64_t ti = 0; ti < nth; ti++)
+    for (int64_t tj = 0; tj < g->TW; tj++) {
+      int64_t t = ti * g->TW + tj;
+      for (int64_t o = 0; o < Op; o += 16)
+        gy_tile(w->Y + (4 * ti * YW + 4 * tj) * Op + o, YW * Op, Op, w->M + t * Op + o, nt * Op);
+    }
+  for (int xi = 0; xi < NXI; xi++)
+    gemm(nt, Cp, Op, w->M + xi * nt * Op, Op, 1, Ut + xi * Op * Cp, Cp, w->V + xi * nt * Cp, Cp, 0);
+  memset(w->xs, 0, sizeof(float) * (size_t)((4 * nth + 2) * WP * Cp));
+  for (int64_t ti = 0; ti < nth; ti++)
+    for (int64_t tj = 0; tj < g->TW; tj++) {
+      int64_t t = ti * g->TW + tj;
+      float *base = w->xs + (4 * ti * WP + 4 * tj) * Cp;
+      for (int64_t c = 0; c < Cp; c += 16) in_tile_adjoint(w->V + t * Cp + c, nt * Cp, base + c, WP * Cp, Cp);
+    }
+  float *gxn = gx + n * g->C * HW;
+  for (int64_t h = 0; h < g->H; h++) {
+    const float *row = w->xs + ((h + g->ph) * WP + g->pw) * Cp;
+    for (int64_t c = 0; c < g->C; c += 16)
+      for (int64_t x0 = 0; x0 < g->W; x0 += 16)
+        tr_block(row + x0 * Cp + c, Cp, imin(16, g->W - x0), imin(16, g->C - c), gxn + c * HW + h * g->W + x0, HW);
+  }
+}
+
+static int wino_dgrad_adjoint(const wgeom *g, const float *gy, const float *w, float *gx) {
+  int64_t ub;
+  float *Ut = kernels_swap(w, g->O, g->C, 0, 1, g->Op, g->Cp, &ub);   /* Ut[xi][o][c] */
+  if (!Ut) return -1;
+  int nth = threads_for(g);
+  int64_t per = ws_floats(g, 0), bytes = (int64_t)sizeof(float) * nth * per;
+  float *buf = ag_alloc(bytes);
+  if (!buf) { ag_free(Ut, ub); return -1; }
+  #pragma omp parallel num_threads(nth)
+  {
+    wspace ws = ws_at(g, buf + omp_get_thread_num() * per, 0);
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < g->N; n++) dgrad_item(g, n, gy, Ut, gx, &ws);
+  }
+  ag_free(buf, bytes);
+  ag_free(Ut, ub);
+  return 0;
+}
+
 int agt_wino_backward_data(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
                            const float *gy, const float *w, float *gx) {
-  wgeom g;   /* a conv from gy (O channels, OH x OW) to gx (C channels, H x W) */
+  wgeom f;   /* the forward's own tiling: when a sample is one item, the adjoint runs on it */
+  set_wgeom(&f, N, C, H, W, O, ph, pw);
+  if (f.nchunk == 1) return wino_dgrad_adjoint(&f, gy, w, gx);
+  wgeom g;   /* otherwise a conv from gy (O channels, OH x OW) to gx (C channels, H x W) */
   set_wgeom(&g, N, O, H + 2 * ph - 2, W + 2 * pw - 2, C, 2 - ph, 2 - pw);
   int64_t ub;
   float *U = kernels(w, O, C, 1, g.Cp, g.Op, &ub);

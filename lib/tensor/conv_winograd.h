@@ -14,9 +14,10 @@ int agt_wino_available(void);
 int agt_wino_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
                      const float *x, const float *w, const float *bias, float *y);
 
-/* gx = the input gradient of that convolution for output gradient gy (N, O, OH, OW),
- * computed as a Winograd convolution of gy with the rotated, channel-swapped kernel
- * (padding 2 - p, so ph and pw must be <= 2); gx is overwritten. */
+/* gx = the input gradient of that convolution for output gradient gy (N, O, OH, OW):
+ * the adjoint of the forward's tiles when a sample is one work item, else a Winograd
+ * convolution of gy with the rotated, channel-swapped kernel (padding 2 - p, so ph and pw
+ * must be <= 2); gx is overwritten. */
 int agt_wino_backward_data(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
                            const float *gy, const float *w, float *gx);
 
