@@ -364,6 +364,8 @@ static float *kernels_swap(const float *w, int64_t O, int64_t C, int rot, int sw
   float *U = ag_alloc(*bytes);
   if (!U) return NULL;
   memset(U, 0, (size_t)*bytes);
+  /* in parallel: done twice a training step, and serial it left the other core idle */
+  #pragma omp parallel for schedule(static) if (O * C >= 256)
   for (int64_t o = 0; o < O; o++)
     for (int64_t c = 0; c < C; c++) {
       int64_t k = swap ? o : c, n = swap ? c : o;
@@ -530,8 +532,10 @@ int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t
   float *dU = ws_at(&g, buf, 1).dU;
   for (int t = 1; t < nth; t++) {
     const float *d = ws_at(&g, buf + t * per, 1).dU;
+    #pragma omp parallel for schedule(static) if (ulen >= AG_PARALLEL_GRAIN)
     for (int64_t i = 0; i < ulen; i++) dU[i] += d[i];
   }
+  #pragma omp parallel for schedule(static) if (O * C >= 256)
   for (int64_t o = 0; o < O; o++)
     for (int64_t c = 0; c < C; c++) {
       double u[6][6], t[3][6];
