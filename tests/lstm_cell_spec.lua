@@ -170,6 +170,57 @@ describe('F.lstm_cell (fused)', function()
     for k = 1, 7 do assert.is_true(g1[k]:allclose(g2[k], 1e-10, 1e-12), 'gradient ' .. k) end
   end)
 
+  it('defers leaf weights\' gradients to one sum per sequence: same as the per-step path', function()
+    -- leaf weights take the deferred path (lazy_grad.c); weights behind a `* 1` do not
+    local function run(dt, B, T, leaf, hooks)
+      ag.manual_seed(5)
+      local x = ag.randn(B, T, 6, {dtype = dt})
+      local wi0, wh0 = ag.randn(16, 6, {dtype = dt}) * 0.3, ag.randn(16, 4, {dtype = dt}) * 0.3
+      local bi, bh = ag.randn(16, {dtype = dt}):requires_grad_(), ag.randn(16, {dtype = dt}):requires_grad_()
+      local wi, wh = wi0:clone():requires_grad_(), wh0:clone():requires_grad_()
+      local seen = 0
+      if hooks then wi:register_hook(function(g) seen = seen + 1; assert.are.same({16, 6}, g.shape) end) end
+      local ui, uh = wi, wh
+      if not leaf then ui, uh = wi * 1, wh * 1 end
+      local h, c = ag.zeros(B, 4, {dtype = dt}), ag.zeros(B, 4, {dtype = dt})
+      local s = 0
+      for t = 1, T do
+        h, c = R.lstm_cell(x:select(2, t), h, c, ui, uh, bi, bh)
+        s = s + (h * h):sum()
+      end
+      s:backward()
+      return wi.grad, wh.grad, bi.grad, seen
+    end
+    -- float64: exact to rounding; B * T = 4480 rows > the 4096 kept before folding (a long sequence)
+    for _, case in ipairs({{'float64', 3, 7, 1e-12}, {'float64', 64, 70, 1e-10}, {'float32', 32, 40, 1e-4}}) do
+      local a1, a2, a3 = run(case[1], case[2], case[3], true)
+      local b1, b2, b3 = run(case[1], case[2], case[3], false)
+      assert.is_true(a1:allclose(b1, case[4], case[4]), 'w_ih ' .. case[1])
+      assert.is_true(a2:allclose(b2, case[4], case[4]), 'w_hh ' .. case[1])
+      assert.is_true(a3:allclose(b3, case[4], case[4]), 'b_ih ' .. case[1])
+    end
+    -- a hook on the leaf weight runs once, on the whole sum
+    local _, _, _, seen = run('float64', 2, 5, true, true)
+    assert.are.equal(1, seen)
+  end)
+
+  it('deferred weight gradients accumulate across backward calls and honour retain_graph', function()
+    local a = rand_inputs('float64', 2, 3, 4)
+    local wi, wh = a[4]:detach():requires_grad_(), a[5]:detach():requires_grad_()
+    local h, c = a[2]:detach(), a[3]:detach()
+    for _ = 1, 4 do h, c = R.lstm_cell(a[1]:detach(), h, c, wi, wh) end
+    local s = h:sum()
+    s:backward({retain_graph = true})
+    local g1 = wi.grad:clone()
+    s:backward()
+    assert.is_true(wi.grad:allclose(g1 * 2, 1e-12, 1e-14))
+    -- and autograd.grad (no accumulation into .grad) sees the same sum
+    local h2, c2 = a[2]:detach(), a[3]:detach()
+    for _ = 1, 4 do h2, c2 = R.lstm_cell(a[1]:detach(), h2, c2, wi, wh) end
+    local gw = ag.autograd.grad({h2:sum()}, {wi})
+    assert.is_true(gw:allclose(g1, 1e-12, 1e-14))
+  end)
+
   it('records nothing under no_grad and for inputs that need no gradient', function()
     local a = rand_inputs('float64', 2, 3, 4)
     local plain = {}

@@ -116,7 +116,7 @@ static void mark_needed(aga_engine *e) {
   free(order);
 }
 
-static int add_grad(aga_node *n, int nr, ag_tensor *g) {
+int aga_add_pending(aga_node *n, int nr, ag_tensor *g) {
   if (!n->grads) {
     n->grads = calloc(n->n_outputs, sizeof(ag_tensor *));
     if (!n->grads) return agt_failc("ag: out of memory in the autograd engine");
@@ -204,7 +204,7 @@ aga_engine *aga_engine_new(int n_roots, ag_tensor **roots, ag_tensor **grads, in
       if (!ones) goto fail;
       g = ones;
     }
-    int rc = add_grad(n, nr, g);
+    int rc = aga_add_pending(n, nr, g);
     agt_release(ones);
     if (rc) goto fail;
   }
@@ -308,7 +308,7 @@ static int dispatch(aga_engine *e, aga_node *n) {
         if (!r) return -1;
         g = r;
       }
-      int rc = add_grad(next, n->next[i].input_nr, g);
+      int rc = aga_add_pending(next, n->next[i].input_nr, g);
       agt_release(g);
       if (rc) return -1;
     }
@@ -318,6 +318,7 @@ static int dispatch(aga_engine *e, aga_node *n) {
 }
 
 static void drop_grads(aga_node *n) {
+  aga_lazy_free(n);
   if (!n->grads) return;
   for (int k = 0; k < n->n_outputs; k++) agt_release(n->grads[k]);
   free(n->grads);
@@ -343,6 +344,7 @@ int aga_engine_run(aga_engine *e) {
       e->gin = calloc(n->n_inputs ? n->n_inputs : 1, sizeof(ag_tensor *));
       if (!e->gin) return finish(e, agt_failc("ag: out of memory in the autograd engine"));
       e->hook_k = 0;
+      if (n->lazy && aga_lazy_materialize(n)) return finish(e, -1);
       e->phase = n->needed && n->grads ? PH_PRE_HOOKS : PH_DISPATCH;
       break;
     case PH_PRE_HOOKS: {

@@ -59,6 +59,7 @@ struct aga_node {
   int32_t lua_id;
   int32_t deps;                          /* engine scratch */
   ag_tensor **grads;                     /* engine: [n_outputs] gradients arriving */
+  struct aga_lazy *lazy;                 /* engine: deferred A^T B terms (AccumulateGrad; lazy_grad.c) */
   uint64_t seq;
   aga_input_meta *in_meta;               /* [n_inputs], after the edges */
   int64_t saved_version[AGA_MAX_SAVED];
@@ -85,6 +86,16 @@ void aga_release_saved(aga_node *n);
 aga_node *aga_grad_accumulator(ag_tensor *leaf);
 void aga_push_dead_id(int32_t id);
 const char *aga_type_name(int dtype);
+
+/* lazy_grad.c: a formula may give input i's gradient as A^T B (A: R x M, B: R x N) to be
+ * summed with one GEMM when the leaf's AccumulateGrad node runs. Returns 1 when the engine
+ * took it (the formula then leaves gin[i] NULL), 0 when it cannot (compute it as usual),
+ * -1 on error. */
+int aga_defer_outer(aga_node *n, int i, ag_tensor *A, ag_tensor *B);
+int aga_lazy_materialize(aga_node *n);   /* into n->grads[0]; frees the stack */
+void aga_lazy_free(aga_node *n);
+/* engine.c: add g to node n's pending gradient for output nr */
+int aga_add_pending(aga_node *n, int nr, ag_tensor *g);
 
 /* ops.c: a few helpers formulas share */
 ag_tensor *aga_zeros_meta(const aga_input_meta *m);

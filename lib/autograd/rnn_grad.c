@@ -5,7 +5,9 @@
  *
  * First order (the usual backward, grad mode off): one fused kernel gives the
  * pre-activation gate gradients dG [B, 4H] and dc, then dx = dG w_ih, dh = dG w_hh,
- * dW_ih = dG^T x, dW_hh = dG^T h (cblas) and db = the column sums of dG.
+ * dW_ih = dG^T x, dW_hh = dG^T h (cblas) and db = the column sums of dG. The weight
+ * gradients of leaf weights are handed to the engine as factors instead (aga_defer_outer),
+ * which sums a whole sequence's with one GEMM.
  *
  * Under create_graph (grad mode on during backward), the formula instead recomputes the
  * cell from the saved inputs with differentiable aga_ ops and writes the same gradient
@@ -85,8 +87,15 @@ static int f_lstm_cell(aga_node *n, ag_tensor **gout, ag_tensor **gin) {
   if (needs(n, 1)) SET(1, pmm(s, dG, saved(s, n, 4)));
   SET(2, dc);
   ag_tensor *dGt = (needs(n, 3) || needs(n, 4)) ? track(s, agt_transpose(dG, 1, 2)) : NULL;
-  if (needs(n, 3)) SET(3, pmm(s, dGt, saved(s, n, 0)));
-  if (needs(n, 4)) SET(4, pmm(s, dGt, saved(s, n, 1)));
+  /* the weight gradients dG^T x and dG^T h: deferred to one GEMM over the whole sequence
+   * when the weights are leaves (lazy_grad.c), else computed here */
+  for (int k = 3; k <= 4; k++) {
+    if (!needs(n, k)) continue;
+    ag_tensor *src = saved(s, n, k - 3);
+    int d = src ? aga_defer_outer(n, k, dG, src) : 0;
+    if (d < 0) S.failed = 1;
+    else if (d == 0) SET(k, pmm(s, dGt, src));
+  }
   if (needs(n, 5) || needs(n, 6)) {
     int64_t G = dG->sizes[1];
     ag_tensor *db = track(s, agt_sum_to_size(dG, 1, &G));
