@@ -207,3 +207,42 @@ describe("hooks", function()
     assert.are.same({6, 12}, m.grad:totable())
   end)
 end)
+
+describe("select and narrow gradients add into the input's pending gradient", function()
+  -- a loop over time steps of a [B, T, E] tensor, as an RNN consumes an embedding; the
+  -- engine adds each step's gradient into its slice in place (engine.c) instead of summing
+  -- T zero-filled copies. The sum must be the same, whatever mixes with it.
+  it('gives the same gradient as the hand-computed one, mixed with a full-size contribution', function()
+    for _, dt in ipairs({'float64', 'float32'}) do
+      local e = ag.randn(3, 5, 4, {dtype = dt}):requires_grad_()
+      local h = e * 1                                  -- a non-leaf: its pending buffer is the engine's
+      local s = (h * 2):sum()                          -- full-size contribution: 2 everywhere
+      for t = 1, 5 do s = s + h:select(2, t):sum() * t end        -- + t in column t
+      s = s + (h:narrow(3, 2, 2) * 10):sum()          -- + 10 in features 2..3
+      s:backward()
+      local want = {}
+      for b = 1, 3 do
+        want[b] = {}
+        for t = 1, 5 do
+          want[b][t] = {}
+          for f = 1, 4 do want[b][t][f] = 2 + t + ((f == 2 or f == 3) and 10 or 0) end
+        end
+      end
+      assert.are.same(want, e.grad:totable())
+    end
+  end)
+
+  it('a leaf selected row by row gets one gradient, and hooks and retain_grad see the whole sum', function()
+    local x = ag.zeros(4, 3, {dtype = 'float64'}):requires_grad_()
+    local y = x + 0
+    y:retain_grad()
+    local calls = 0
+    y:register_hook(function(g) calls = calls + 1 end)
+    local s = 0
+    for i = 1, 4 do s = s + y:select(1, i):sum() * i end
+    s:backward()
+    assert.are.equal(1, calls)
+    assert.are.same({{1, 1, 1}, {2, 2, 2}, {3, 3, 3}, {4, 4, 4}}, y.grad:totable())
+    assert.are.same({{1, 1, 1}, {2, 2, 2}, {3, 3, 3}, {4, 4, 4}}, x.grad:totable())
+  end)
+end)

@@ -277,8 +277,21 @@ FORMULA(f_permute) {
   SET(0, track(s, aga_permute(g, nd, inv)));
   END;
 }
-FORMULA(f_slice) { BEGIN; SET(0, track(s, aga_slice_backward(g, &n->in_meta[0], (int)n->i[0], n->i[1], n->i[2]))); END; }
-FORMULA(f_select) { BEGIN; SET(0, track(s, aga_select_backward(g, &n->in_meta[0], (int)n->i[0], n->i[1]))); END; }
+/* select/narrow: into the input's pending gradient in place when the engine owns it */
+FORMULA(f_slice) {
+  BEGIN;
+  int d = needs(n, 0) ? aga_pending_slice_add(n, 0, g, (int)n->i[0], n->i[1], n->i[2], 0) : 0;
+  if (d < 0) S.failed = 1;
+  else if (d == 0) SET(0, track(s, aga_slice_backward(g, &n->in_meta[0], (int)n->i[0], n->i[1], n->i[2])));
+  END;
+}
+FORMULA(f_select) {
+  BEGIN;
+  int d = needs(n, 0) ? aga_pending_slice_add(n, 0, g, (int)n->i[0], n->i[1], 0, 1) : 0;
+  if (d < 0) S.failed = 1;
+  else if (d == 0) SET(0, track(s, aga_select_backward(g, &n->in_meta[0], (int)n->i[0], n->i[1])));
+  END;
+}
 FORMULA(f_slice_bw) { BEGIN; SET(0, track(s, aga_narrow(g, (int)n->i[0] + 1, n->i[1], n->i[2]))); END; }
 FORMULA(f_select_bw) { BEGIN; SET(0, track(s, aga_select(g, (int)n->i[0] + 1, n->i[1]))); END; }
 FORMULA(f_expand) {

@@ -96,6 +96,9 @@ int aga_lazy_materialize(aga_node *n);   /* into n->grads[0]; frees the stack */
 void aga_lazy_free(aga_node *n);
 /* engine.c: add g to node n's pending gradient for output nr */
 int aga_add_pending(aga_node *n, int nr, ag_tensor *g);
+/* engine.c: a select (index start) or narrow (start, len) view's gradient g added in place
+ * into input i's pending gradient; 1 done, 0 not possible, -1 error */
+int aga_pending_slice_add(aga_node *n, int i, ag_tensor *g, int dim, int64_t start, int64_t len, int select);
 
 /* ops.c: a few helpers formulas share */
 ag_tensor *aga_zeros_meta(const aga_input_meta *m);
