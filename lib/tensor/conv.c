@@ -322,14 +322,7 @@ typedef struct {
  * Column tails use masked loads/stores. Other CPUs and float64 use the loops above. */
 #define D5_OB 8
 
-static int direct512_available(void) {
-  static int have = -1;
-  if (have < 0) {
-    __builtin_cpu_init();
-    have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") ? 1 : 0;
-  }
-  return have;
-}
+static int direct512_available(void) { return agt_cpu_avx512(); }
 
 static bool direct512_ok(const geom *g, int dtype) {
   return dtype == AG_FLOAT32 && g->sw == 1 && g->C / g->G * g->KH * g->KW <= CONV_DIRECT_TAPS && g->OW > 0 &&

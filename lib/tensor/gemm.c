@@ -4,7 +4,8 @@
  * on the cores the busy one needs (the MLP's optimizer step took 4x longer right after a GEMM).
  * A product is split along the longer side of C into one block per thread, each a plain cblas
  * call on a sub-matrix, so results do not depend on the number of threads beyond BLAS's own
- * blocking. Calls made from inside a parallel region run whole on their thread. */
+ * blocking. Calls made from inside a parallel region run whole on their thread. A float32
+ * product with a short left operand (at most 64 rows) takes gemm_small.c's kernels instead. */
 #include "internal.h"
 #include <cblas.h>
 #include <omp.h>
@@ -38,10 +39,11 @@ static inline void block(int64_t len, int64_t unit, int nt, int i, int64_t *lo, 
   *hi = b * unit < len ? b * unit : len;
 }
 
-#define GEMM_IMPL(NAME, T, CBLAS, ALIGN)                                                            \
+#define GEMM_IMPL(NAME, T, CBLAS, ALIGN, SMALL)                                                     \
   void NAME(int ta, int tb, int64_t m, int64_t n, int64_t k, T alpha, const T *a, int64_t lda,     \
             const T *b, int64_t ldb, T beta, T *c, int64_t ldc) {                                  \
     if (m <= 0 || n <= 0) return;                                                                  \
+    if (SMALL(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;                       \
     int split_cols = 0, nt = plan(m, n, k, ALIGN, &split_cols);                                    \
     if (nt <= 1) {                                                                                 \
       CBLAS(CblasRowMajor, tr(ta), tr(tb), (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, \
@@ -65,5 +67,6 @@ static inline void block(int64_t len, int64_t unit, int nt, int i, int64_t *lo, 
     }                                                                                              \
   }
 
-GEMM_IMPL(agt_sgemm, float, cblas_sgemm, 16)
-GEMM_IMPL(agt_dgemm, double, cblas_dgemm, 8)
+#define NO_SMALL(...) 0
+GEMM_IMPL(agt_sgemm, float, cblas_sgemm, 16, agt_sgemm_small)
+GEMM_IMPL(agt_dgemm, double, cblas_dgemm, 8, NO_SMALL)

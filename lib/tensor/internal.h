@@ -53,6 +53,14 @@ void agt_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, con
 void agt_dgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
                const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
+/* cpu.c: 1 when the CPU has AVX-512F and FMA (asked once) */
+int agt_cpu_avx512(void);
+
+/* gemm_small.c: the float32 kernels for m <= 64 (ta == 0); 1 when it computed C, 0 when
+ * the caller must (another shape, no AVX-512, out of memory). */
+int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
 /* out[n,m] += a[n,k] b[k,m] (matmul.c): float matrices, out contiguous; unchecked shapes. */
 int agt_mm_acc(ag_tensor *out, ag_tensor *a, ag_tensor *b);
 #endif

@@ -54,11 +54,7 @@ static inline double agt_exp_f64(double x) { return exp(x); }
 #include <immintrin.h>
 #define AG_NN_AVX512 1
 #define AG_AVX512 __attribute__((target("avx512f")))
-static inline int agt_nn_avx512(void) {
-  static int have = -1;
-  if (have < 0) have = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  return have;
-}
+static inline int agt_nn_avx512(void) { return agt_cpu_avx512(); }
 AG_AVX512 static inline __m512 agt_exp512(__m512 x) {
   x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);       /* NaN stays NaN; exp(-104) -> 0 */
   __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),

@@ -26,7 +26,7 @@ static void FN(max_fwd)(const pgeom *g, const T *x, T *y, int64_t *idx) {
     const T *xp = x + pl * HW;
     T *yp = y + pl * P;
     int64_t *ip = idx ? idx + pl * P : NULL;
-    if (simple2 && sizeof(T) == 4 && HW < INT32_MAX / 2 && avx512_available()) {
+    if (simple2 && sizeof(T) == 4 && HW < INT32_MAX / 2 && agt_cpu_avx512()) {
       for (int64_t oh = 0; oh < g->OH; oh++)
         max2x2_row_avx512((const float *)xp + 2 * oh * g->W, (const float *)xp + (2 * oh + 1) * g->W,
                           (float *)yp + oh * g->OW, ip ? ip + oh * g->OW : NULL, g->OW, 2 * oh * g->W, g->W);
@@ -181,14 +181,6 @@ typedef struct {
  * (permutex2var), and reduced with compare masks and blends in the scalar loop's order
  * (a, b | c, d; a NaN wins, the last one), so values and 1-based indices are the same. */
 #include <immintrin.h>
-static int avx512_available(void) {
-  static int have = -1;
-  if (have < 0) {
-    __builtin_cpu_init();
-    have = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  }
-  return have;
-}
 
 __attribute__((target("avx512f")))
 static void max2x2_row_avx512(const float *r0, const float *r1, float *y, int64_t *ip, int64_t OW, int64_t base,
@@ -457,7 +449,7 @@ ag_tensor *agt_pool_scatter(ag_tensor *g, ag_tensor *idx, int nsp, int ndim, con
     int64_t H = sizes[ndim - 2], W = sizes[ndim - 1], OH = idx->sizes[ndim - 2], OW = idx->sizes[ndim - 1];
     if (2 * OH <= H && 2 * OW <= W && OH > 0 && OW > 0 &&
         (out = agt_new_contig(ndim, sizes, g->scalar_type))) {
-      int bad = g->scalar_type == AG_FLOAT32 && avx512_available()
+      int bad = g->scalar_type == AG_FLOAT32 && agt_cpu_avx512()
                     ? dense2x2_avx512(NP, H, W, OH, OW, (float *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (float *)agt_ptr(out))
                 : g->scalar_type == AG_FLOAT32
                     ? dense2x2_f32(NP, H, W, OH, OW, (float *)agt_ptr(gc), (int64_t *)agt_ptr(ic), (float *)agt_ptr(out))
