@@ -139,7 +139,7 @@ describe("bmm", function()
   end)
 end)
 
-describe("float32 products with a short left operand (A W^T, gemm_small.c)", function()
+describe("float32 products with a short left operand (A W^T and A B, gemm_small.c)", function()
   it("agree with float64 for every row count up to and past 64, odd widths, and with a bias", function()
     ag.manual_seed(21)
     for _, m in ipairs({1, 5, 16, 17, 32, 33, 48, 50, 64, 65}) do
@@ -156,6 +156,14 @@ describe("float32 products with a short left operand (A W^T, gemm_small.c)", fun
         local lin = ag.addmm(b, a, w:t())
         local err2 = (lin:double() - (want + b:double())):abs():max():item()
         assert.is_true(err2 <= 1e-5 * (scale + 1), string.format('addmm m=%d n=%d k=%d: error %g', m, n, k, err2))
+        -- A B with B's rows contiguous (B = w^T made contiguous), and a row-sliced B
+        local bt = w:t():contiguous()
+        local err3 = (a:mm(bt):double() - want):abs():max():item()
+        assert.is_true(err3 <= 1e-5 * scale, string.format('A B m=%d n=%d k=%d: error %g', m, n, k, err3))
+        local wide = ag.randn(k, n + 5)
+        local part = wide:narrow(2, 3, n)
+        local err4 = (a:mm(part):double() - a:double():mm(part:double())):abs():max():item()
+        assert.is_true(err4 <= 1e-5 * (a:double():mm(part:double()):abs():max():item()), 'A B, strided rows')
       end
     end
   end)

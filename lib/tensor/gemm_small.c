@@ -1,13 +1,12 @@
-/* gemm_small.c: float32 C = A W^T for a short A (M <= 64 rows: a batch of 32 in an LSTM
- * cell or a linear layer's forward), AVX-512, without OpenBLAS's packing of the weight.
+/* gemm_small.c: float32 C = A W^T and C = A B for a short A (M <= 64 rows: a batch of 32
+ * in an LSTM cell or a linear layer), AVX-512, without OpenBLAS's packing of the weight.
  * For M = 32, packing the weight costs about as much as the multiply-adds (each packed
  * element is used only 32 times), so OpenBLAS reached ~80 GFLOP/s a core on these shapes
  * against ~150 on large ones. Here the weight is read in place:
- *   C = A W^T (W: N x K, rows contiguous in k) is computed as C^T = W A^T with A^T packed
- *   once (K x M, small); a tile is R rows of W (broadcast) times the M columns of A^T
- *   (MV vectors), R * MV <= 24 accumulators, transposed in registers on the way out.
- * (A plain A B, with B's rows contiguous, stays with OpenBLAS: there it packs the short A,
- * and a kernel like this one was slower.)
+ *   C = A W^T (W: N x K) is computed as C^T = W A^T with A^T packed once (K x M, small); a
+ *   tile is R rows of W (broadcast) times the M columns of A^T (MV vectors), R * MV <= 24
+ *   accumulators, transposed in registers on the way out. C = A B is the same with W = B^T:
+ *   a tile's R broadcasts for one k are then R neighbours in one row of B.
  * Tiles of N are split across OpenMP threads. Each output element is a dot product in k
  * order, so results do not depend on the thread count. C = alpha * AB + beta * C. */
 #include "internal.h"
@@ -32,21 +31,36 @@ static inline __attribute__((always_inline)) void put(float *p, __mmask16 m, __m
   _mm512_mask_storeu_ps(p, m, v);
 }
 
-/* NT tile: C[0:M][n0:n0+nr] from W rows n0.. (ldw) and At (K x 16*MV, packed) */
+/* tile: C[0:M][n0:n0+nr] = A W^T with W(r, k) at W[r * sr + k * sk] (rows n0.. of W), and
+ * At (K x 16*MV, packed) */
 static inline __attribute__((always_inline)) void nt_tile(const int MV, const int R, int64_t M, int64_t K,
-                                                          const float *W, int64_t ldw, int64_t nr, const float *At,
-                                                          float *C, int64_t ldc, float alpha, float beta) {
+                                                          const float *W, int64_t sr, int64_t sk, int64_t nr,
+                                                          const float *At, float *C, int64_t ldc, float alpha,
+                                                          float beta) {
   __m512 acc[16][4];
   for (int r = 0; r < R; r++)
     for (int v = 0; v < MV; v++) acc[r][v] = _mm512_setzero_ps();
-  const float *w[16];
-  for (int r = 0; r < R; r++) w[r] = W + (r < nr ? r : 0) * ldw;
-  for (int64_t k = 0; k < K; k++) {
-    __m512 a[4];
-    for (int v = 0; v < MV; v++) a[v] = _mm512_loadu_ps(At + k * 16 * MV + 16 * v);
-    for (int r = 0; r < R; r++) {
-      __m512 b = _mm512_set1_ps(w[r][k]);
-      for (int v = 0; v < MV; v++) acc[r][v] = _mm512_fmadd_ps(b, a[v], acc[r][v]);
+  if (sr == 1 && nr == R) {
+    /* W = B^T: the R values of one k are neighbours in B's row k, one pointer and offsets */
+    for (int64_t k = 0; k < K; k++) {
+      __m512 a[4];
+      const float *bk = W + k * sk;
+      for (int v = 0; v < MV; v++) a[v] = _mm512_loadu_ps(At + k * 16 * MV + 16 * v);
+      for (int r = 0; r < R; r++) {
+        __m512 b = _mm512_set1_ps(bk[r]);
+        for (int v = 0; v < MV; v++) acc[r][v] = _mm512_fmadd_ps(b, a[v], acc[r][v]);
+      }
+    }
+  } else {
+    const float *w[16];
+    for (int r = 0; r < R; r++) w[r] = W + (r < nr ? r : 0) * sr;
+    for (int64_t k = 0; k < K; k++) {
+      __m512 a[4];
+      for (int v = 0; v < MV; v++) a[v] = _mm512_loadu_ps(At + k * 16 * MV + 16 * v);
+      for (int r = 0; r < R; r++) {
+        __m512 b = _mm512_set1_ps(w[r][k * sk]);
+        for (int v = 0; v < MV; v++) acc[r][v] = _mm512_fmadd_ps(b, a[v], acc[r][v]);
+      }
     }
   }
   /* acc[r][v] lane i = C[16 v + i][n0 + r]: transpose each 16-column block back */
@@ -60,11 +74,11 @@ static inline __attribute__((always_inline)) void nt_tile(const int MV, const in
 }
 
 #define NT_CASE(MV, R)                                                                                   \
-  static void nt_##MV(int64_t M, int64_t N, int64_t K, const float *At, const float *W, int64_t ldw, float *C, \
-                      int64_t ldc, float alpha, float beta, int64_t t0, int64_t t1) {                    \
+  static void nt_##MV(int64_t M, int64_t N, int64_t K, const float *At, const float *W, int64_t sr, int64_t sk, \
+                      float *C, int64_t ldc, float alpha, float beta, int64_t t0, int64_t t1) {          \
     for (int64_t t = t0; t < t1; t++) {                                                                  \
       int64_t n0 = t * R, nr = N - n0 < R ? N - n0 : R;                                                  \
-      nt_tile(MV, R, M, K, W + n0 * ldw, ldw, nr, At, C + n0, ldc, alpha, beta);                         \
+      nt_tile(MV, R, M, K, W + n0 * sr, sr, sk, nr, At, C + n0, ldc, alpha, beta);                       \
     }                                                                                                    \
   }
 NT_CASE(1, 16)
@@ -83,9 +97,11 @@ static int team(double mnk, int64_t tiles) {
 
 int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  if (ta || !tb || m > SMALL_M || m <= 0 || n <= 0 || k <= 0 || !agt_cpu_avx512()) return 0;
+  if (ta || m > SMALL_M || m <= 0 || n <= 0 || k <= 0 || !agt_cpu_avx512()) return 0;
   double mnk = (double)m * n * k;
-  {           /* C = A W^T, W = b (n x k, row stride ldb) */
+  /* W(r, k): for A W^T, b is W (n x k, rows ldb apart); for A B, b is B (k x n), W = B^T */
+  int64_t sr = tb ? ldb : 1, sk = tb ? 1 : ldb;
+  {
     int MV = (int)((m + 15) / 16), R = MV == 1 ? 16 : MV == 2 ? 12 : MV == 3 ? 8 : 6;
     int64_t w = 16 * MV, bytes = (int64_t)sizeof(float) * k * w;
     int in_par = omp_in_parallel();   /* ag_alloc is not thread-safe: malloc inside a region */
@@ -101,15 +117,14 @@ int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
     for (int th = 0; th < nt; th++) {
       int64_t t0 = tiles * th / nt, t1 = tiles * (th + 1) / nt;
       switch (MV) {
-      case 1: nt_1(m, n, k, At, b, ldb, c, ldc, alpha, beta, t0, t1); break;
-      case 2: nt_2(m, n, k, At, b, ldb, c, ldc, alpha, beta, t0, t1); break;
-      case 3: nt_3(m, n, k, At, b, ldb, c, ldc, alpha, beta, t0, t1); break;
-      default: nt_4(m, n, k, At, b, ldb, c, ldc, alpha, beta, t0, t1); break;
+      case 1: nt_1(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
+      case 2: nt_2(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
+      case 3: nt_3(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
+      default: nt_4(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
       }
     }
     if (in_par) free(At);
     else ag_free(At, bytes);
     return 1;
   }
-  return 0;   /* A B with B row-major: OpenBLAS does well there (it packs the short A) */
 }
