@@ -86,6 +86,24 @@ NT_CASE(2, 12)
 NT_CASE(3, 8)
 NT_CASE(4, 6)
 
+/* At[kk][i] = A[i][kk] for kk in [k0, k1), i < 16 * MV (zero beyond m): 16x16 blocks
+ * transposed in registers */
+static void pack_at(int64_t m, int MV, const float *a, int64_t lda, int64_t k0, int64_t k1, float *At) {
+  int64_t w = 16 * MV;
+  for (int64_t kb = k0; kb < k1; kb += 16) {
+    int64_t kc = k1 - kb < 16 ? k1 - kb : 16;
+    for (int v = 0; v < MV; v++) {
+      __m512 r[16];
+      for (int i = 0; i < 16; i++) {
+        int64_t row = 16 * v + i;
+        r[i] = row < m ? _mm512_maskz_loadu_ps(lanes(kc), a + row * lda + kb) : _mm512_setzero_ps();
+      }
+      tr16(r);
+      for (int64_t j = 0; j < kc; j++) _mm512_storeu_ps(At + (kb + j) * w + 16 * v, r[j]);
+    }
+  }
+}
+
 #pragma GCC pop_options
 
 /* threads for `tiles` tiles of a product of mnk multiply-adds */
@@ -101,30 +119,30 @@ int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
   double mnk = (double)m * n * k;
   /* W(r, k): for A W^T, b is W (n x k, rows ldb apart); for A B, b is B (k x n), W = B^T */
   int64_t sr = tb ? ldb : 1, sk = tb ? 1 : ldb;
+  int MV = (int)((m + 15) / 16), R = MV == 1 ? 16 : MV == 2 ? 12 : MV == 3 ? 8 : 6;
+  int64_t bytes = (int64_t)sizeof(float) * k * 16 * MV;
+  int in_par = omp_in_parallel();   /* ag_alloc is not thread-safe: malloc inside a region */
+  float *At = in_par ? malloc((size_t)bytes) : ag_alloc(bytes);
+  if (!At) return 0;
+  int64_t tiles = (n + R - 1) / R;
+  int nt = team(mnk, tiles);
+  #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    int MV = (int)((m + 15) / 16), R = MV == 1 ? 16 : MV == 2 ? 12 : MV == 3 ? 8 : 6;
-    int64_t w = 16 * MV, bytes = (int64_t)sizeof(float) * k * w;
-    int in_par = omp_in_parallel();   /* ag_alloc is not thread-safe: malloc inside a region */
-    float *At = in_par ? malloc((size_t)bytes) : ag_alloc(bytes);
-    if (!At) return 0;
-    for (int64_t kk = 0; kk < k; kk++) {       /* At[k][i] = A[i][k], zero beyond m */
-      float *row = At + kk * w;
-      for (int64_t i = 0; i < w; i++) row[i] = i < m ? a[i * lda + kk] : 0.0f;
+    /* each thread packs a share of A^T (whole blocks of 16 k), then all multiply */
+    int th = omp_get_thread_num(), nth = omp_get_num_threads();
+    int64_t kblocks = (k + 15) / 16;
+    int64_t k0 = 16 * (kblocks * th / nth), k1 = 16 * (kblocks * (th + 1) / nth);
+    pack_at(m, MV, a, lda, k0, k1 < k ? k1 : k, At);
+    #pragma omp barrier
+    int64_t t0 = tiles * th / nth, t1 = tiles * (th + 1) / nth;
+    switch (MV) {
+    case 1: nt_1(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
+    case 2: nt_2(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
+    case 3: nt_3(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
+    default: nt_4(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
     }
-    int64_t tiles = (n + R - 1) / R;
-    int nt = team(mnk, tiles);
-    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int th = 0; th < nt; th++) {
-      int64_t t0 = tiles * th / nt, t1 = tiles * (th + 1) / nt;
-      switch (MV) {
-      case 1: nt_1(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
-      case 2: nt_2(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
-      case 3: nt_3(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
-      default: nt_4(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
-      }
-    }
-    if (in_par) free(At);
-    else ag_free(At, bytes);
-    return 1;
   }
+  if (in_par) free(At);
+  else ag_free(At, bytes);
+  return 1;
 }
