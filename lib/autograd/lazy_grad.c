@@ -77,6 +77,7 @@ int aga_lazy_materialize(aga_node *n) {
 static void copy_rows(char *dst, const ag_tensor *t, int64_t r0, int64_t nr, int64_t w, int es) {
   const char *p = agt_ptr((ag_tensor *)t);
   int64_t rs = t->strides[0] * es, cs = t->strides[1] * es;
+  #pragma omp parallel for schedule(static) if (nr * w >= 16384)
   for (int64_t i = 0; i < nr; i++) {
     const char *src = p + (r0 + i) * rs;
     if (cs == es) memcpy(dst + i * w * es, src, (size_t)(w * es));
