@@ -246,3 +246,23 @@ describe("select and narrow gradients add into the input's pending gradient", fu
     assert.are.same({{1, 1, 1}, {2, 2, 2}, {3, 3, 3}, {4, 4, 4}}, x.grad:totable())
   end)
 end)
+
+describe("relu's backward reuses only the engine's own gradient buffer", function()
+  it('leaves a gradient passed to backward, a retained grad and a hooked grad untouched', function()
+    local x = ag.tensor({-1, 2, -3, 4}, {dtype = 'float64'}):requires_grad_()
+    local g = ag.tensor({10, 20, 30, 40}, {dtype = 'float64'})
+    local y = ag.relu(x)
+    y:retain_grad()
+    local seen
+    y:register_hook(function(t) seen = t end)
+    y:backward(g)
+    assert.are.same({10, 20, 30, 40}, g:totable())
+    assert.are.same({10, 20, 30, 40}, y.grad:totable())
+    assert.are.same({10, 20, 30, 40}, seen:totable())
+    assert.are.same({0, 20, 0, 40}, x.grad:totable())
+    -- and through an intermediate op, where the buffer is the engine's own: same values
+    local x2 = ag.tensor({-1, 2, -3, 4}, {dtype = 'float64'}):requires_grad_()
+    ag.relu(x2 * 3):sum():backward()
+    assert.are.same({0, 3, 0, 3}, x2.grad:totable())
+  end)
+end)

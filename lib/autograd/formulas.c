@@ -93,7 +93,9 @@ FORMULA(f_abs) { BEGIN; SET(0, mul(s, g, sgn(s, saved(s, n, 0)))); END; }
 FORMULA(f_relu) {             /* one fused pass; composite ops when it must record */
   BEGIN;
   ag_tensor *r = saved(s, n, 0);
-  if (!aga_grad_mode && r) SET(0, track(s, agt_relu_backward(g, r)));
+  /* the incoming gradient is overwritten when only the engine holds it */
+  int own = g->refcount == 1 && g->storage->refcount == 1 && !g->meta;
+  if (!aga_grad_mode && r) SET(0, track(s, agt_relu_backward_ex(g, r, own)));
   else SET(0, where(s, gts(s, r, 0), g, zeros_like(s, g)));
   END;
 }

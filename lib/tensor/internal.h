@@ -53,6 +53,9 @@ void agt_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, con
 void agt_dgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
                const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
+/* unary.c: relu's gradient, written over g when overwrite_g (the caller owns g outright) */
+ag_tensor *agt_relu_backward_ex(ag_tensor *g, ag_tensor *r, int overwrite_g);
+
 /* cpu.c: 1 when the CPU has AVX-512F and FMA (asked once) */
 int agt_cpu_avx512(void);
 

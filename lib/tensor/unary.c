@@ -266,16 +266,21 @@ ag_tensor *agt_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b) {
 RELU_BWD(AG_FLOAT32, float, f32)
 RELU_BWD(AG_FLOAT64, double, f64)
 
-ag_tensor *agt_relu_backward(ag_tensor *g, ag_tensor *r) {
+ag_tensor *agt_relu_backward(ag_tensor *g, ag_tensor *r) { return agt_relu_backward_ex(g, r, 0); }
+
+ag_tensor *agt_relu_backward_ex(ag_tensor *g, ag_tensor *r, int overwrite_g) {
   char b1[256], b2[256];
   if (g->scalar_type != r->scalar_type || !agt_is_float(g->scalar_type) || g->ndim != r->ndim ||
       memcmp(g->sizes, r->sizes, g->ndim * sizeof(int64_t)))
     return agt_fail("ag.relu_backward: gradient %s (%s) and result %s (%s) must match", AGT_SHAPE(g, b1),
                     agt_dtype_name(g->scalar_type), AGT_SHAPE(r, b2), agt_dtype_name(r->scalar_type));
-  ag_tensor *out = agt_new_contig(g->ndim, g->sizes, g->scalar_type);
+  /* the engine's own gradient buffer may be overwritten: one memory stream less */
+  int reuse = overwrite_g && agt_is_contiguous(g);
+  ag_tensor *out = reuse ? (agt_retain(g), g) : agt_new_contig(g->ndim, g->sizes, g->scalar_type);
   if (!out) return NULL;
   agt_iter it;
   agt_iter_init(&it, 3, (ag_tensor *[]){out, g, r});
   agt_iter_run(&it, g->scalar_type == AG_FLOAT32 ? relu_bwd_f32 : relu_bwd_f64);
+  if (reuse) agt_bump_version(out);
   return out;
 }
