@@ -585,3 +585,46 @@ describe("layer gradients pass gradcheck (float64, inputs and weights)", functio
   check('TransformerEncoderLayer', nn.TransformerEncoderLayer(4, 2, {dim_feedforward = 6, dropout = 0}),
         {ag.randn(3, 1, 4)})
 end)
+
+describe("Sequential's ReLU -> MaxPool (run as MaxPool -> ReLU)", function()
+  -- the output and every gradient must equal the layer-by-layer result exactly
+  local function layer_by_layer(mods, x)
+    for _, m in ipairs(mods) do x = m(x) end
+    return x
+  end
+  it('gives the same values and gradients as running the layers one by one', function()
+    ag.manual_seed(31)
+    local cases = {
+      {function() return {nn.ReLU(), nn.MaxPool2d(2)} end, {2, 3, 7, 9}},
+      {function() return {nn.ReLU(), nn.MaxPool2d(3, {stride = 2, padding = 1, ceil_mode = true})} end, {2, 2, 8, 8}},
+      {function() return {nn.ReLU(), nn.MaxPool1d(2)} end, {3, 4, 11}},
+    }
+    for _, c in ipairs(cases) do
+      local mods = c[1]()
+      -- integers in [-3, 2]: windows of all-negative values, zeros, ties; plus NaNs
+      local x = (ag.rand(unpack(c[2])):double() * 6 - 3):floor()
+      local flat = x:view(-1)
+      flat[1], flat[8] = 0 / 0, 0 / 0
+      local x1, x2 = x:clone():requires_grad_(), x:clone():requires_grad_()
+      local y1 = nn.Sequential(unpack(mods))(x1)
+      local y2 = layer_by_layer(mods, x2)
+      local g = ag.randn(unpack(y1.shape)):double()
+      y1:backward(g)
+      y2:backward(g)
+      local a, b = y1:detach():view(-1):totable(), y2:detach():view(-1):totable()
+      for k = 1, #b do
+        if b[k] ~= b[k] then assert.is_true(a[k] ~= a[k]) else assert.are.equal(b[k], a[k]) end
+      end
+      assert.are.same(x2.grad:totable(), x1.grad:totable())
+    end
+  end)
+
+  it('keeps the order for an inplace ReLU or a pool returning indices', function()
+    local function last(seq, x) return tostring(seq(x).grad_fn):match('<(.-)>') end
+    local x = ag.tensor({{{-1, 2, -3, 4}}}):requires_grad_()
+    assert.are.equal('ReluBackward0', last(nn.Sequential(nn.ReLU(), nn.MaxPool1d(2)), x))   -- swapped
+    assert.are_not.equal('ReluBackward0', last(nn.Sequential(nn.ReLU(), nn.MaxPool1d(2, {return_indices = true})), x))
+    assert.are_not.equal('ReluBackward0', last(nn.Sequential(nn.ReLU({inplace = true}), nn.MaxPool1d(2)), x * 1))
+    assert.are.same({{{2, 4}}}, nn.Sequential(nn.ReLU({inplace = true}), nn.MaxPool1d(2))(x:detach():clone()):totable())
+  end)
+end)

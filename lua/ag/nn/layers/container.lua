@@ -121,8 +121,33 @@ function Sequential:init(...)
   for i = 1, n do self:append(args[i]) end
 end
 
+-- ReLU followed by MaxPool runs as MaxPool then ReLU: relu is monotone, so the max of the
+-- relus is the relu of the max and each gradient lands where it did (the window's argmax,
+-- zero where the max is <= 0 or NaN), but relu touches a quarter of the elements. Only exact
+-- nn.ReLU (not inplace) and nn.MaxPool1d/2d (no return_indices) pairs, and plain calls.
+local relu_pool
+local function swaps(m, nxt)
+  if not relu_pool then
+    local nn = require 'ag.nn'
+    relu_pool = {relu = nn.ReLU, pool = {[nn.MaxPool1d] = true, [nn.MaxPool2d] = true}}
+  end
+  return nxt ~= nil and getmetatable(m) == relu_pool.relu and not m.inplace and relu_pool.pool[getmetatable(nxt)] and
+         not nxt.return_indices
+end
+
 function Sequential:forward(x, ...)
-  for i = 1, #self do x = self[i](x, ...) end
+  local n, i = #self, 1
+  local plain = select('#', ...) == 0
+  while i <= n do
+    local m, nxt = self[i], self[i + 1]
+    if plain and swaps(m, nxt) then
+      x = m(nxt(x))
+      i = i + 2
+    else
+      x = m(x, ...)
+      i = i + 1
+    end
+  end
   return x
 end
 Sequential.add = Sequential.append
