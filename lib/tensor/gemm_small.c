@@ -1,5 +1,6 @@
-/* gemm_small.c: float32 C = A W^T and C = A B for a short A (M <= 64 rows: a batch of 32
- * in an LSTM cell or a linear layer), AVX-512, without OpenBLAS's packing of the weight.
+/* gemm_small.c: float32 C = A W^T and C = A B for a short A (M <= 128 rows, in blocks of 64:
+ * a batch in an LSTM cell or a linear layer), AVX-512, without OpenBLAS's packing of the
+ * weight.
  * For M = 32, packing the weight costs about as much as the multiply-adds (each packed
  * element is used only 32 times), so OpenBLAS reached ~80 GFLOP/s a core on these shapes
  * against ~150 on large ones. Here the weight is read in place:
@@ -15,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMALL_M 64
+#define SMALL_M 64     /* rows per block; up to two blocks (128 rows) take this path */
 #define SPLIT_MNK ((double)(1 << 18))
 
 
@@ -113,17 +114,13 @@ static int team(double mnk, int64_t tiles) {
   return tiles < nt ? (int)(tiles > 0 ? tiles : 1) : nt;
 }
 
-int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  if (ta || m > SMALL_M || m <= 0 || n <= 0 || k <= 0 || !agt_cpu_avx512()) return 0;
+/* one block of at most SMALL_M rows, with a buffer of k * 64 floats for A^T */
+static void small_block(int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *At) {
   double mnk = (double)m * n * k;
   /* W(r, k): for A W^T, b is W (n x k, rows ldb apart); for A B, b is B (k x n), W = B^T */
   int64_t sr = tb ? ldb : 1, sk = tb ? 1 : ldb;
   int MV = (int)((m + 15) / 16), R = MV == 1 ? 16 : MV == 2 ? 12 : MV == 3 ? 8 : 6;
-  int64_t bytes = (int64_t)sizeof(float) * k * 16 * MV;
-  int in_par = omp_in_parallel();   /* ag_alloc is not thread-safe: malloc inside a region */
-  float *At = in_par ? malloc((size_t)bytes) : ag_alloc(bytes);
-  if (!At) return 0;
   int64_t tiles = (n + R - 1) / R;
   int nt = team(mnk, tiles);
   #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -141,6 +138,22 @@ int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
     case 3: nt_3(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
     default: nt_4(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
     }
+  }
+}
+
+int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  if (ta || m > 2 * SMALL_M || m <= 0 || n <= 0 || k <= 0 || !agt_cpu_avx512()) return 0;
+  /* fewer than 4 column tiles: OpenBLAS splits such narrow products better */
+  int mv = (int)(((m < SMALL_M ? m : SMALL_M) + 15) / 16), r = mv == 1 ? 16 : mv == 2 ? 12 : mv == 3 ? 8 : 6;
+  if ((n + r - 1) / r < 4) return 0;
+  int64_t bytes = (int64_t)sizeof(float) * k * 16 * mv;
+  int in_par = omp_in_parallel();   /* ag_alloc is not thread-safe: malloc inside a region */
+  float *At = in_par ? malloc((size_t)bytes) : ag_alloc(bytes);
+  if (!At) return 0;
+  for (int64_t m0 = 0; m0 < m; m0 += SMALL_M) {   /* blocks of 64 rows */
+    int64_t mb = m - m0 < SMALL_M ? m - m0 : SMALL_M;
+    small_block(tb, mb, n, k, alpha, a + m0 * lda, lda, b, ldb, beta, c + m0 * ldc, ldc, At);
   }
   if (in_par) free(At);
   else ag_free(At, bytes);

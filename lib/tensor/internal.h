@@ -59,7 +59,7 @@ ag_tensor *agt_relu_backward_ex(ag_tensor *g, ag_tensor *r, int overwrite_g);
 /* cpu.c: 1 when the CPU has AVX-512F and FMA (asked once) */
 int agt_cpu_avx512(void);
 
-/* gemm_small.c: the float32 kernels for m <= 64 (ta == 0); 1 when it computed C, 0 when
+/* gemm_small.c: the float32 kernels for m <= 128 (ta == 0); 1 when it computed C, 0 when
  * the caller must (another shape, no AVX-512, out of memory). */
 int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
