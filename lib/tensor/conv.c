@@ -621,7 +621,9 @@ ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_co
     set_geom(&g, o, in, w->sizes);
   }
   if (!fits_int(&g)) return agt_fail("%s: sizes too large for BLAS (input %s)", op, AGT_SHAPE(x, bx));
-  ag_tensor *y = o->transposed ? agt_full(nd, ysz, 0, x->scalar_type) : agt_new_contig(nd, ysz, x->scalar_type);
+  /* a transposed conv accumulates into zeros, except on the Winograd path, which writes every element */
+  bool zero = o->transposed && !(g.O > 0 && wino_ok(&g, x->scalar_type, true));
+  ag_tensor *y = zero ? agt_full(nd, ysz, 0, x->scalar_type) : agt_new_contig(nd, ysz, x->scalar_type);
   ag_tensor *xc = contig(x), *wc = contig(w), *bc = contig(b);
   int rc = (!y || !xc || !wc || (b && !bc)) ? -1 : 0;
   if (!rc && agt_numel(y) > 0) {
@@ -670,11 +672,12 @@ ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_si
     return agt_fail("%s: output gradient %s does not match input %s and this weight", op, AGT_SHAPE(gy, b1),
                     AGT_SHAPE(x, b2));
   if (!fits_int(&g)) return agt_fail("%s: sizes too large for BLAS", op);
-  ag_tensor *gw = agt_full(nd, w_sizes, 0, x->scalar_type);
+  bool wino = g.N > 0 && g.OH * g.OW > 0 && wino_ok(&g, x->scalar_type, false);   /* writes all of gw */
+  ag_tensor *gw = wino ? agt_new_contig(nd, w_sizes, x->scalar_type) : agt_full(nd, w_sizes, 0, x->scalar_type);
   ag_tensor *gc = contig(gy), *xc = contig(x);
   int rc = (!gw || !gc || !xc) ? -1 : 0;
   if (!rc && agt_numel(gw) > 0 && g.N > 0 && g.OH * g.OW > 0) {
-    if (wino_ok(&g, x->scalar_type, false))
+    if (wino)
       rc = agt_wino_backward_weight(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, (float *)agt_ptr(gc), (float *)agt_ptr(xc),
                                     (float *)agt_ptr(gw));
     else if (direct512_ok(&g, x->scalar_type))
