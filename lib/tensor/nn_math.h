@@ -14,11 +14,11 @@
 #define AG_NN_CLONES
 #endif
 
-/* OpenMP threshold of these kernels, in elements. ag's idle OpenMP threads sleep (passive
- * wait, so they do not spin against OpenBLAS), and waking one costs tens of µs on a busy
- * machine: measured here, two threads only paid off for rows of a few hundred thousand
- * elements, i.e. above roughly 80 µs of single-threaded work. */
-#define AG_NN_PARALLEL_GRAIN (1 << 18)
+/* OpenMP threshold of these kernels, in elements. ag's idle OpenMP threads spin for a few
+ * ms before they sleep (one pool, lua/ag/lib.lua), so a parallel region costs a few µs and
+ * pays off from about 32k elements of exp-heavy work (softmax of 128 x 1000: 38 -> 2x µs).
+ * (It was 2^18 while idle threads slept at once and a wake cost tens of µs.) */
+#define AG_NN_PARALLEL_GRAIN (1 << 15)
 
 /* exp(x) for x <= 88.7 in float32, within 1.5 ulp; NaN propagates, x < -87.3 gives 0.
  * Branch-free so loops over it vectorize: Cody-Waite reduction by ln 2 with the rounding
