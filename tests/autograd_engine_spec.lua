@@ -266,3 +266,36 @@ describe("relu's backward reuses only the engine's own gradient buffer", functio
     assert.are.same({0, 3, 0, 3}, x2.grad:totable())
   end)
 end)
+
+describe("in-place writes to a view of a non-leaf tensor", function()
+  local function errmsg(f) local ok, e = pcall(f); assert.is_false(ok); return tostring(e) end
+  local function has(msg, sub) assert.truthy(msg:find(sub, 1, true), msg) end
+
+  it("give the view its own history: its gradient is right", function()
+    local h = ag.tensor({1, 2, 3}, {dtype = 'float64'}):requires_grad_()
+    local v = (h * 1):narrow(1, 1, 2)
+    v:mul_(10)
+    v:sum():backward()
+    assert.are.same({10, 10, 0}, h.grad:totable())
+  end)
+
+  it("make using the base afterwards an error, where PyTorch's CopySlices would be needed", function()
+    -- PyTorch gives h.grad = {10, 10, 1}; ag cannot yet and must not answer {1, 1, 1}
+    local h = ag.tensor({1, 2, 3}, {dtype = 'float64'}):requires_grad_()
+    local base = h * 1
+    base:narrow(1, 1, 2):mul_(10)
+    has(errmsg(function() base:sum() end), "a view of this tensor was modified by an in-place operation")
+    has(errmsg(function() return base * 2 end), "PyTorch's CopySlices")
+    -- and another view of that base, taken before the write
+    local h2 = ag.tensor({1, 2, 3}, {dtype = 'float64'}):requires_grad_()
+    local b2 = h2 * 1
+    local other = b2:narrow(1, 2, 2)
+    b2:select(1, 1):add_(1)
+    has(errmsg(function() return other * 2 end), "(or of its base)")
+    -- under no_grad nothing is recorded or marked
+    local b3 = h2 * 1
+    ag.no_grad(function() b3:narrow(1, 1, 1):mul_(2) end)
+    b3:sum():backward()
+    assert.are.same({1, 1, 1}, h2.grad:totable())
+  end)
+end)

@@ -80,10 +80,10 @@ static aga_node *node_of(const aga_kind_info *k, int nin, ag_tensor **ins, int n
   return aga_node_new(k, nin, ins, nout);
 }
 
-/* An output that is a view of a: a leaf requiring grad (or a view of one) is remembered,
- * for the in-place check, as ops.c's views do. */
+/* An output that is a view of a tensor requiring grad remembers its base, for the in-place
+ * check, as ops.c's views do. */
 static int mark_view(ag_tensor *out, ag_tensor *a) {
-  if (a->meta && a->meta->requires_grad && (!a->meta->grad_fn || a->meta->view_base) && out->meta) {
+  if (a->meta && a->meta->requires_grad && out->meta) {
     ag_tensor *base = a->meta->view_base ? a->meta->view_base : a;
     agt_retain(base);
     agt_release(out->meta->view_base);

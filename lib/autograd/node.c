@@ -171,6 +171,15 @@ aga_node *aga_node_new(const aga_kind_info *kind, int n_inputs, ag_tensor **inpu
     n->in_meta[i].scalar_type = t->scalar_type;
     memcpy(n->in_meta[i].sizes, t->sizes, t->ndim * sizeof(int64_t));
     if (!aga_req(t)) continue;
+    const ag_tensor *vb = t->meta->view_base;
+    if (t->meta->view_written || (vb && vb->meta && vb->meta->view_written)) {
+      aga_node_release(n);
+      agt_failc("a view of this tensor%s was modified by an in-place operation after it was computed; ag does "
+                "not rewrite its history for that (PyTorch's CopySlices), so its gradient would miss the write. "
+                "clone() the view before modifying it, or build the result out of place (ag.cat, ag.where, "
+                "index_add, masked_fill).", vb ? " (or of its base)" : "");
+      return NULL;
+    }
     aga_node *target = t->meta->grad_fn;
     int nr = t->meta->output_nr;
     if (!target) { target = aga_grad_accumulator(t); nr = 0; }

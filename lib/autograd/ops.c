@@ -106,9 +106,19 @@ int aga_check_inplace(ag_tensor *t, const char *op) {
   if (t->meta->requires_grad && !t->meta->grad_fn)
     return agt_failc("a leaf Variable that requires grad is being used in an in-place operation. (%s) "
                      "Wrap the update in ag.no_grad(...) as optimizers do, or clone() the tensor first.", op);
-  if (t->meta->view_base)
+  ag_tensor *base = t->meta->view_base;
+  if (base && !(base->meta && base->meta->grad_fn))
     return agt_failc("a view of a leaf Variable that requires grad is being used in an in-place "
                      "operation. (%s) Wrap the update in ag.no_grad(...), or clone() the view first.", op);
+  /* A view of a non-leaf: the write lands in the view's own history, but PyTorch also
+   * rewrites the base's (CopySlices) and ag does not yet. The base (and its other views) are
+   * marked, and using any of them in a recorded op afterwards is an error (aga_node_new),
+   * instead of a gradient that silently misses the write. The view itself is fine. */
+  if (base) {
+    base->meta->view_written = 1;
+    t->meta->view_base = NULL;
+    agt_release(base);
+  }
   return 0;
 }
 
@@ -272,10 +282,10 @@ bad:
 }
 
 /* ---------------- views ---------------- */
-/* A view of a leaf that requires grad remembers it, for the in-place check. */
+/* A view of a tensor that requires grad remembers its base, for the in-place check. */
 static ag_tensor *view_of(ag_tensor *out, ag_tensor *a, aga_node *n) {
   out = finish(out, n);
-  if (out && a->meta && a->meta->requires_grad && (!a->meta->grad_fn || a->meta->view_base)) {
+  if (out && a->meta && a->meta->requires_grad) {
     ag_tensor *base = a->meta->view_base ? a->meta->view_base : a;
     agt_retain(base);
     out->meta->view_base = base;
