@@ -26,8 +26,22 @@ static inline aga_node *keep(aga_node *n, ag_tensor *s0, int out0, ag_tensor *s1
   }
   return n;
 }
-/* Make `result` the new value and history of t: how a recorded in-place op lands. */
+/* t covers only part of its storage: a slice of some larger tensor */
+static inline bool aga_partial_view(const ag_tensor *t) {
+  return t->offset != 0 || agt_numel((ag_tensor *)t) * agt_dtype_size(t->scalar_type) < t->storage->nbytes;
+}
+/* Make `result` the new value and history of t: how a recorded in-place op lands.
+ * Writing a value that requires grad into a slice of a tensor that does not (Torch7's
+ * `out[{{}, t}] = h`) would give the slice a history but not the tensor it belongs to
+ * (PyTorch's CopySlices, which ag lacks): refused, before anything is written. */
 static inline int rebase(ag_tensor *t, ag_tensor *result) {
+  if (aga_grad_mode && !aga_req(t) && aga_req(result) && aga_partial_view(t)) {
+    agt_release(result);
+    return agt_failc("a value that requires grad is being written in place into a slice of a tensor that does "
+                     "not require grad; ag cannot yet route the gradient through the whole tensor (PyTorch's "
+                     "CopySlices), so it would be lost. Collect the pieces and use ag.stack / ag.cat, or "
+                     "index_put / index_add out of place, instead.");
+  }
   int rc = agt_copy_(t, result);
   if (!rc && result->meta && result->meta->grad_fn) rc = aga_set_history(t, result->meta->grad_fn, 0);
   agt_release(result);
