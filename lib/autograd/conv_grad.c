@@ -93,6 +93,13 @@ FORMULA(f_conv) {                 /* inputs x, w, b; saved x (for gw), w (for gx
       ag_conv_opts t = transpose_to(o, g->sizes, xs, ws);
       SET(0, conv(s, g, saved(s, n, 1), &t));
     }
+    if (need_w && need_b && !aga_grad_mode) {   /* first order: the bias from the weight pass when it can */
+      ag_tensor *x = saved(s, n, 0), *gb = NULL;
+      ag_tensor *gw = x ? track(s, agt_conv_weight_bias_grad(g, x, ws, &o, &gb)) : NULL;
+      if (gb) { SET(2, track(s, gb)); need_b = false; }
+      SET(1, gw);
+      need_w = false;
+    }
     if (need_w) SET(1, wgrad(s, g, saved(s, n, 0), ws, &o));
   } else {
     ag_conv_opts p = plain(o);

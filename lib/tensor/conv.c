@@ -655,7 +655,10 @@ ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_co
   return y;
 }
 
-ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const ag_conv_opts *o) {
+/* The weight gradient; with gb, also the bias gradient when the kernel can give it from the
+ * same pass over gy (Winograd: *gb set; other paths leave *gb NULL). */
+static ag_tensor *weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const ag_conv_opts *o,
+                              ag_tensor **gb) {
   const char *op = "ag.conv_weight_grad";
   char b1[256], b2[256];
   if (check_opts(op, o)) return NULL;
@@ -677,9 +680,13 @@ ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_si
   ag_tensor *gc = contig(gy), *xc = contig(x);
   int rc = (!gw || !gc || !xc) ? -1 : 0;
   if (!rc && agt_numel(gw) > 0 && g.N > 0 && g.OH * g.OW > 0) {
-    if (wino)
+    if (wino) {
+      ag_tensor *b = gb ? agt_new_contig(1, &g.O, x->scalar_type) : NULL;
       rc = agt_wino_backward_weight(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, (float *)agt_ptr(gc), (float *)agt_ptr(xc),
-                                    (float *)agt_ptr(gw));
+                                    (float *)agt_ptr(gw), b ? (float *)agt_ptr(b) : NULL);
+      if (b && !rc) *gb = b;
+      else agt_release(b);
+    }
     else if (direct512_ok(&g, x->scalar_type))
       rc = direct512_wgrad(&g, (float *)agt_ptr(gc), (float *)agt_ptr(xc), (float *)agt_ptr(gw));
     else if (x->scalar_type == AG_FLOAT32)
@@ -690,6 +697,16 @@ ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_si
   agt_release(gc); agt_release(xc);
   if (rc) { agt_release(gw); return NULL; }
   return gw;
+}
+
+ag_tensor *agt_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const ag_conv_opts *o) {
+  return weight_grad(gy, x, w_sizes, o, NULL);
+}
+
+ag_tensor *agt_conv_weight_bias_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const ag_conv_opts *o,
+                                     ag_tensor **gb) {
+  *gb = NULL;
+  return weight_grad(gy, x, w_sizes, o, gb);
 }
 
 ag_tensor *agt_conv_bias_grad(ag_tensor *gy) {

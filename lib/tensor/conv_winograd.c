@@ -224,7 +224,7 @@ static void pack_in(const wgeom *g, const float *x, int64_t r0, int64_t nr, floa
 }
 
 /* ---- per-thread workspace ---- */
-typedef struct { float *xs, *V, *M, *Y, *dU; } wspace;
+typedef struct { float *xs, *V, *M, *Y, *dU; double *db; } wspace;
 
 static int64_t a16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
@@ -233,7 +233,7 @@ static int64_t a16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 static int64_t ws_floats(const wgeom *g, int wgrad) {
   int64_t nt = g->RT * g->TW;
   return a16((4 * g->RT + 2) * g->WP * g->Cp) + a16(NXI * nt * g->Cp) + a16(NXI * nt * g->Op) +
-         a16(4 * g->RT * 4 * g->TW * g->Op) + (wgrad ? a16(NXI * g->Cp * g->Op) : 0);
+         a16(4 * g->RT * 4 * g->TW * g->Op) + (wgrad ? a16(NXI * g->Cp * g->Op) + a16(2 * g->Op) : 0);
 }
 
 static wspace ws_at(const wgeom *g, float *base, int wgrad) {
@@ -244,6 +244,7 @@ static wspace ws_at(const wgeom *g, float *base, int wgrad) {
   w.M = w.V + a16(NXI * nt * g->Cp);
   w.Y = w.M + a16(NXI * nt * g->Op);
   w.dU = wgrad ? w.Y + a16(4 * g->RT * 4 * g->TW * g->Op) : NULL;
+  w.db = wgrad ? (double *)(w.dU + a16(NXI * g->Cp * g->Op)) : NULL;   /* Op doubles: bias sums */
   return w;
 }
 
@@ -452,7 +453,7 @@ int agt_wino_backward_data(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O
 }
 
 /* ---- weight gradient ---- */
-static void wgrad_item(const wgeom *g, int64_t it, const float *gy, const float *x, const wspace *w) {
+static void wgrad_item(const wgeom *g, int64_t it, const float *gy, const float *x, const wspace *w, int bias) {
   int64_t n, th0, nth;
   item_rows(g, it, &n, &th0, &nth);
   int64_t nt = nth * g->TW, Cp = g->Cp, Op = g->Op, YW = 4 * g->TW, P = g->OH * g->OW;
@@ -468,6 +469,20 @@ static void wgrad_item(const wgeom *g, int64_t it, const float *gy, const float 
       for (int64_t ow = 0; ow < g->OW; ow += 16)
         tr_block(gn + o * P + oh * g->OW + ow, P, imin(16, g->O - o), imin(16, g->OW - ow), yr + ow * Op + o, Op);
   }
+  if (bias) {   /* the bias gradient from the same channels-last band, summed in double */
+    for (int64_t o = 0; o < Op; o += 16) {
+      __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+      for (int64_t oh = oh0; oh < oh1; oh++) {
+        const float *yr = w->Y + (oh - oh0) * YW * Op + o;
+        __m512 rs = _mm512_setzero_ps();
+        for (int64_t ow = 0; ow < g->OW; ow++) rs = _mm512_add_ps(rs, _mm512_loadu_ps(yr + ow * Op));
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(rs)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(rs), 1))));
+      }
+      _mm512_storeu_pd(w->db + o, _mm512_add_pd(_mm512_loadu_pd(w->db + o), lo));
+      _mm512_storeu_pd(w->db + o + 8, _mm512_add_pd(_mm512_loadu_pd(w->db + o + 8), hi));
+    }
+  }
   for (int64_t ti = 0; ti < nth; ti++)
     for (int64_t tj = 0; tj < g->TW; tj++) {
       int64_t t = ti * g->TW + tj;
@@ -480,7 +495,7 @@ static void wgrad_item(const wgeom *g, int64_t it, const float *gy, const float 
 }
 
 int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
-                             const float *gy, const float *x, float *gw) {
+                             const float *gy, const float *x, float *gw, float *gb) {
   wgeom g;
   set_wgeom(&g, N, C, H, W, O, ph, pw);
   int nth = threads_for(&g);
@@ -492,8 +507,9 @@ int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t
   {
     wspace w = ws_at(&g, buf + omp_get_thread_num() * per, 1);
     memset(w.dU, 0, sizeof(float) * (size_t)ulen);
+    memset(w.db, 0, sizeof(double) * (size_t)g.Op);
     #pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) wgrad_item(&g, it, gy, x, &w);
+    for (int64_t it = 0; it < items; it++) wgrad_item(&g, it, gy, x, &w, gb != NULL);
   }
   /* sum the threads' accumulators, then gw = G^T dU G per (o, c) */
   float *dU = ws_at(&g, buf, 1).dU;
@@ -502,6 +518,12 @@ int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t
     #pragma omp parallel for schedule(static) if (ulen >= AG_PARALLEL_GRAIN)
     for (int64_t i = 0; i < ulen; i++) dU[i] += d[i];
   }
+  if (gb)
+    for (int64_t o = 0; o < O; o++) {
+      double t = 0;
+      for (int th = 0; th < nth; th++) t += ws_at(&g, buf + th * per, 1).db[o];
+      gb[o] = (float)t;
+    }
   #pragma omp parallel for schedule(static) if (O * C >= 256)
   for (int64_t o = 0; o < O; o++)
     for (int64_t c = 0; c < C; c++) {

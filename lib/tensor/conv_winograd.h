@@ -22,7 +22,8 @@ int agt_wino_backward_data(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O
                            const float *gy, const float *w, float *gx);
 
 /* gw (O, C, 3, 3) = the weight gradient: sum over samples and positions of gy x shifted x;
- * gw is overwritten. */
+ * gw is overwritten. When gb is not NULL it gets the bias gradient (O), the sum of gy over
+ * samples and positions, from the same pass over gy. */
 int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
-                             const float *gy, const float *x, float *gw);
+                             const float *gy, const float *x, float *gw, float *gb);
 #endif

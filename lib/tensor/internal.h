@@ -56,6 +56,12 @@ void agt_dgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, co
 /* unary.c: relu's gradient, written over g when overwrite_g (the caller owns g outright) */
 ag_tensor *agt_relu_backward_ex(ag_tensor *g, ag_tensor *r, int overwrite_g);
 
+/* conv.c: the weight gradient, and the bias gradient in *gb when the kernel gives it from
+ * the same pass (else *gb = NULL: compute it with agt_conv_bias_grad) */
+struct ag_conv_opts;
+ag_tensor *agt_conv_weight_bias_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes,
+                                     const struct ag_conv_opts *o, ag_tensor **gb);
+
 /* cpu.c: 1 when the CPU has AVX-512F and FMA (asked once) */
 int agt_cpu_avx512(void);
 
