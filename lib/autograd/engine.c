@@ -1,8 +1,11 @@
 /* engine.c: the backward pass. It finds the graph from the roots, counts dependencies,
  * runs nodes from a ready queue ordered by sequence number (newest first), sums the
  * gradients arriving at each input, folds broadcast gradients to the input's shape,
- * and accumulates into leaves. It never calls Lua: at a Lua node or hook it returns a
- * code, Lua does the work and calls aga_engine_run again. */
+ * and accumulates into leaves. Formulas may also add into an input's pending buffer
+ * directly (select/narrow gradients, aga_pending_slice_add) or leave a leaf's weight
+ * gradient as factors summed when its AccumulateGrad node runs (lazy_grad.c). It never
+ * calls Lua: at a Lua node or hook it returns a code, Lua does the work and calls
+ * aga_engine_run again. */
 #include "internal.h"
 #include <stdio.h>
 #include <stdlib.h>
