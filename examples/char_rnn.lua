@@ -25,7 +25,7 @@ local opts, msg = Args.parse(arg, {
   {'temperature', 0.8, 'sampling temperature (lower: safer, higher: wilder)'},
   {'sample_len', 400, 'characters to sample after training'},
   {'prime', 'Q', 'text the sample starts from'},
-  {'threads', 2, 'threads for ag and OpenBLAS'},
+  {'threads', 2, 'threads for ag (one OpenMP pool; GEMMs included)'},
   {'seed', 1, 'random seed'},
 }, 'usage: luajit examples/char_rnn.lua [options]')
 if not opts then print(msg) os.exit(msg:find('^usage') and 0 or 1) end

@@ -19,7 +19,7 @@ local opts, msg = Args.parse(arg, {
   {'batch_size', 128, 'mini-batch size'},
   {'lr', 0, 'learning rate (0: 1e-3 for adam, 0.05 for sgd)'},
   {'optimizer', 'adam', 'adam or sgd (momentum 0.9)'},
-  {'threads', 2, 'threads for ag and OpenBLAS'},
+  {'threads', 2, 'threads for ag (one OpenMP pool; GEMMs included)'},
   {'seed', 1, 'random seed'},
   {'subset', 0, 'use only the first N training and N/6 test images (0: all)'},
   {'resume', '', 'checkpoint to resume from'},
