@@ -462,9 +462,23 @@ static void d5_wgrad_block(const geom *g, const float *pad, const int64_t *off, 
   }
 }
 
-static int direct512_wgrad(const geom *g, const float *gy, const float *x, float *gw) {
+/* gb (may be NULL): the bias gradient, summed per item from the gy planes the block kernel
+ * has just read (in cache), instead of another pass over gy */
+__attribute__((target("avx512f")))
+static void d5_bias_rows(const float *gy, int64_t nplanes, int64_t P, double *acc) {
+  for (int64_t o = 0; o < nplanes; o++) {
+    const float *r = gy + o * P;
+    __m512 s = _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 16 <= P; p += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(r + p));
+    if (p < P) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps((__mmask16)((1u << (P - p)) - 1), r + p));
+    acc[o] += (double)_mm512_reduce_add_ps(s);
+  }
+}
+
+static int direct512_wgrad(const geom *g, const float *gy, const float *x, float *gw, float *gb) {
   int64_t Og = g->O / g->G, Cg = g->C / g->G, K = Cg * g->KH * g->KW, P = g->OH * g->OW;
-  int64_t nob = (Og + D5_OB - 1) / D5_OB, padn = Cg * d5_hp(g) * d5_wp(g), gwn = g->O * K;
+  int64_t nob = (Og + D5_OB - 1) / D5_OB, padn = Cg * d5_hp(g) * d5_wp(g), gwn = g->O * K + (gb ? g->O : 0);
   int64_t off[CONV_DIRECT_TAPS];
   d5_offsets(g, Cg, off);
   int64_t items = g->N * g->G;
@@ -489,12 +503,14 @@ static int direct512_wgrad(const geom *g, const float *gy, const float *x, float
         int64_t o0 = grp * Og + ob * D5_OB, nv = Og - ob * D5_OB < D5_OB ? Og - ob * D5_OB : D5_OB;
         d5_wgrad_block(g, pad, off, K, gy + (n * g->O + o0) * P, (int)nv, acc + o0 * K);
       }
+      if (gb) d5_bias_rows(gy + (n * g->O + grp * Og) * P, Og, P, acc + g->O * K + grp * Og);
     }
   }
-  for (int64_t i = 0; i < gwn; i++) {
+  for (int64_t i = 0; i < gwn; i++) {   /* gw, then the bias sums after it */
     double t = 0;
     for (int th = 0; th < nt; th++) t += accs[th * gwn + i];
-    gw[i] = (float)t;
+    if (i < g->O * K) gw[i] = (float)t;
+    else gb[i - g->O * K] = (float)t;
   }
   ag_free(accs, bytes);
   return 0;
@@ -656,7 +672,7 @@ ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_co
 }
 
 /* The weight gradient; with gb, also the bias gradient when the kernel can give it from the
- * same pass over gy (Winograd: *gb set; other paths leave *gb NULL). */
+ * same pass over gy (Winograd and the direct kernel: *gb set; other paths leave *gb NULL). */
 static ag_tensor *weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const ag_conv_opts *o,
                               ag_tensor **gb) {
   const char *op = "ag.conv_weight_grad";
@@ -687,8 +703,13 @@ static ag_tensor *weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_size
       if (b && !rc) *gb = b;
       else agt_release(b);
     }
-    else if (direct512_ok(&g, x->scalar_type))
-      rc = direct512_wgrad(&g, (float *)agt_ptr(gc), (float *)agt_ptr(xc), (float *)agt_ptr(gw));
+    else if (direct512_ok(&g, x->scalar_type)) {
+      ag_tensor *b = gb ? agt_new_contig(1, &g.O, x->scalar_type) : NULL;
+      rc = direct512_wgrad(&g, (float *)agt_ptr(gc), (float *)agt_ptr(xc), (float *)agt_ptr(gw),
+                           b ? (float *)agt_ptr(b) : NULL);
+      if (b && !rc) *gb = b;
+      else agt_release(b);
+    }
     else if (x->scalar_type == AG_FLOAT32)
       rc = conv_bwd_weight_f32(&g, (float *)agt_ptr(gc), (float *)agt_ptr(xc), (float *)agt_ptr(gw));
     else
