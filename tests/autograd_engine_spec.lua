@@ -299,18 +299,84 @@ describe("in-place writes to a view of a non-leaf tensor", function()
     assert.are.same({1, 1, 1}, h2.grad:totable())
   end)
 
-  it("refuse writing a value that requires grad into a slice of a tensor that does not, before writing", function()
+  it("refuse an in-place op writing a value that requires grad into a slice of a tensor that does not", function()
     local h = ag.tensor({1, 2, 3}, {dtype = 'float64'}):requires_grad_()
     local out = ag.zeros(2, 3, {dtype = 'float64'})
-    has(errmsg(function() out[1] = h * 2 end), "PyTorch's CopySlices")
     has(errmsg(function() out:narrow(2, 1, 2):add_(h:narrow(1, 1, 2)) end), "use ag.stack / ag.cat")
+    has(errmsg(function() out:select(1, 1):copy_(h) end), "PyTorch's CopySlices")
     assert.are.same({{0, 0, 0}, {0, 0, 0}}, out:totable())          -- untouched
     -- the whole tensor is fine (it takes the history), and so is anything under no_grad
     local full = ag.zeros(3, {dtype = 'float64'})
     full:copy_(h * 2)
     full:sum():backward()
     assert.are.same({2, 2, 2}, h.grad:totable())
-    ag.no_grad(function() out[1] = h * 2 end)
+    ag.no_grad(function() out:select(1, 1):copy_(h * 2) end)
     assert.are.same({2, 4, 6}, out[1]:totable())
+  end)
+end)
+
+describe("t[...] = v records CopySlices: t takes the history, as in PyTorch", function()
+  local function errmsg(f) local ok, e = pcall(f); assert.is_false(ok); return tostring(e) end
+  local function has(msg, sub) assert.truthy(msg:find(sub, 1, true), msg) end
+  local F64 = {dtype = 'float64'}
+
+  it("builds a tensor slice by slice (Torch7's out[{{}, t}] = h): the same gradients as ag.stack", function()
+    ag.manual_seed(41)
+    local x = ag.randn(4, 3, F64):requires_grad_()
+    local w = ag.randn(3, 3, F64):requires_grad_()
+    local function steps()
+      local hs, h = {}, ag.zeros(4, 3, F64)
+      for t = 1, 5 do h = (x * t + h:mm(w)):tanh(); hs[t] = h end
+      return hs
+    end
+    local hs = steps()
+    local out = ag.zeros(4, 5, 3, F64)
+    for t = 1, 5 do out[{{}, t}] = hs[t] end
+    assert.are.equal('CopySlices', tostring(out.grad_fn):match('<(.-)>'))
+    local gx1, gw1 = ag.autograd.grad({(out * out):sum()}, {x, w})
+    local gx2, gw2 = ag.autograd.grad({(ag.stack(steps(), 2) ^ 2):sum()}, {x, w})
+    assert.is_true(gx1:allclose(gx2, 1e-12, 1e-12), 'x')
+    assert.is_true(gw1:allclose(gw2, 1e-12, 1e-12), 'w')
+  end)
+
+  it("sends nothing to an overwritten value, and the region's gradient to the source (summed when broadcast)", function()
+    local a = ag.tensor({1, 2, 3}, F64):requires_grad_()
+    local b = ag.tensor(7, F64):requires_grad_()
+    local y = a * 1
+    y[2] = 0                        -- a number: a[2] gets no gradient
+    y[{{3, 3}}] = b * 2             -- a 0-d source broadcast into a region
+    assert.are.same({1, 0, 14}, y:detach():totable())
+    local g = ag.tensor({10, 20, 30}, F64)
+    y:backward(g)
+    assert.are.same({10, 0, 0}, a.grad:totable())
+    assert.are.equal(60, b.grad:item())
+    -- written twice: only the last write's source gets the region's gradient
+    local p, q = ag.tensor({1, 1}, F64):requires_grad_(), ag.tensor({2, 2}, F64):requires_grad_()
+    local z = ag.zeros(2, 2, F64)
+    z[1] = p
+    z[1] = q
+    z:sum():backward()
+    assert.are.same({0, 0}, p.grad:totable())
+    assert.are.same({1, 1}, q.grad:totable())
+  end)
+
+  it("passes gradcheck in float64", function()
+    local function f(a, b)
+      local out = a * 1
+      out[{{}, {2, 3}}] = b:tanh()
+      out[1] = out[1] * 3
+      return out
+    end
+    assert.is_true(ag.autograd.gradcheck(f, {ag.randn(3, 4, F64):requires_grad_(), ag.randn(3, 2, F64):requires_grad_()}))
+  end)
+
+  it("keeps PyTorch's refusal for a leaf that requires grad, and refuses a second derivative", function()
+    local w = ag.zeros(2, 2, F64):requires_grad_()
+    has(errmsg(function() w[1] = ag.ones(2, F64) end), "a view of a leaf Variable that requires grad")
+    local a = ag.ones(2, F64):requires_grad_()
+    local out = ag.zeros(2, 2, F64)
+    out[1] = a * a
+    has(errmsg(function() return ag.autograd.grad({out:sum()}, {a}, {create_graph = true}) end),
+        "a second derivative through t[...] = v (CopySlices) is not supported")
   end)
 end)

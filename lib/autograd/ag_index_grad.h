@@ -38,6 +38,9 @@ ag_tensor *aga_diag(ag_tensor *a, int64_t k);
 ag_tensor *aga_diagonal(ag_tensor *a, int64_t offset, int dim1, int dim2);
 ag_tensor *aga_diagonal_backward(ag_tensor *g, int ndim, const int64_t *sizes, int64_t offset, int dim1, int dim2);
 ag_tensor *aga_pad(ag_tensor *a, int npad, const int64_t *pads, int mode, double value);
+/* t[spec] = src: writes src into `view` (a region of contiguous t) and gives t a CopySlices
+ * history (slice_assign.c) */
+int aga_slice_assign_(ag_tensor *t, ag_tensor *view, ag_tensor *src);
 /* AG_FFI_END */
 
 #endif

@@ -38,9 +38,6 @@ local function view_for(t, spec)
 end
 
 tensor.index = view_for
-tensor.index_assign = function(t, spec, v)
-  local view = view_for(t, spec)
-  if core.is_tensor(v) then M.copy_(view, v) else M.fill_(view, v) end
-end
+tensor.index_assign = function(t, spec, v) tensor.assign(t, view_for(t, spec), v) end
 
 return view_for

@@ -508,12 +508,25 @@ mt.__index = function(a, k)
   return nil
 end
 
-mt.__newindex = function(a, k, v)
-  if type(k) == 'number' then
-    local view = M.select(a, 1, k)
-    if is_tensor(v) then M.copy_(view, v) else M.fill_(view, v) end
-    return
+-- t[...] = v: a plain write through the view, unless it must be recorded (grad mode on, and
+-- v requires grad or t is a non-leaf that does): then t itself takes the new history
+-- (CopySlices, lib/autograd/slice_assign.c), as in PyTorch, so gradients reach both.
+function T.assign(a, view, v)
+  local p = a.p
+  if (is_tensor(v) and C.aga_requires_grad(v.p) ~= 0 or
+      C.aga_requires_grad(p) ~= 0 and C.aga_is_leaf(p) == 0) and C.aga_is_grad_enabled() ~= 0 and
+     (p.scalar_type == 0 or p.scalar_type == 1) and C.agt_is_contiguous(p) ~= 0 then
+    local src = is_tensor(v) and v or scalar_tensor(v, a)
+    if type(v) == 'number' or is_tensor(v) then
+      ok(C.aga_slice_assign_(p, view.p, check(src, 'index_assign', 2)))
+      return
+    end
   end
+  if is_tensor(v) then M.copy_(view, v) else M.fill_(view, v) end
+end
+
+mt.__newindex = function(a, k, v)
+  if type(k) == 'number' then return T.assign(a, M.select(a, 1, k), v) end
   if type(k) == 'table' then return T.index_assign(a, k, v) end
   local s = setters[k]
   if s then return s(a, v) end
