@@ -24,7 +24,8 @@ typedef struct ag_meta {
   int32_t output_nr;
   uint8_t requires_grad;
   uint8_t retains_grad;
-  uint8_t view_written;   /* a view of this non-leaf was modified in place: its history is stale */
+  uint8_t view_written;   /* writes through views: a base's count (255: its history is stale), a view's
+                           * copy of its base's count when it was made (record.h, aga_view_stale) */
   int32_t hook_id;        /* Lua hooks registered on a leaf (0: none) */
   int32_t post_hook_id;   /* Lua post-accumulate-grad hooks on a leaf (0: none) */
 } ag_meta;

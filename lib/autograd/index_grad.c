@@ -88,6 +88,7 @@ static int mark_view(ag_tensor *out, ag_tensor *a) {
     agt_retain(base);
     agt_release(out->meta->view_base);
     out->meta->view_base = base;
+    out->meta->view_written = base->meta->view_written;
   }
   return 0;
 }

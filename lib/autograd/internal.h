@@ -76,6 +76,15 @@ extern int aga_anomaly_mode;
 static inline bool aga_req(const ag_tensor *t) { return t && t->meta && t->meta->requires_grad; }
 static inline bool aga_should_record(const ag_tensor *t) { return aga_grad_mode && aga_req(t); }
 static inline bool needs(const aga_node *n, int i) { return n->next[i].node != NULL; }
+/* A tensor whose history misses an in-place write through a view: a base whose CopySlices
+ * could not be recorded (255), or a view made before a later write through another view */
+static inline bool aga_view_stale(const ag_tensor *t) {
+  const ag_meta *m = t->meta;
+  if (!m) return false;
+  const ag_tensor *vb = m->view_base;
+  if (!vb) return m->view_written == 255;
+  return vb->meta && (vb->meta->view_written == 255 || vb->meta->view_written != m->view_written);
+}
 
 /* node.c */
 aga_node *aga_node_new(const aga_kind_info *kind, int n_inputs, ag_tensor **inputs, int n_outputs);

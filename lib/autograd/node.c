@@ -172,12 +172,14 @@ aga_node *aga_node_new(const aga_kind_info *kind, int n_inputs, ag_tensor **inpu
     memcpy(n->in_meta[i].sizes, t->sizes, t->ndim * sizeof(int64_t));
     if (!aga_req(t)) continue;
     const ag_tensor *vb = t->meta->view_base;
-    if (t->meta->view_written || (vb && vb->meta && vb->meta->view_written)) {
+    if (aga_view_stale(t)) {
       aga_node_release(n);
-      agt_failc("a view of this tensor%s was modified by an in-place operation after it was computed; ag does "
-                "not rewrite its history for that (PyTorch's CopySlices), so its gradient would miss the write. "
-                "clone() the view before modifying it, or build the result out of place (ag.cat, ag.where, "
-                "index_add, masked_fill).", vb ? " (or of its base)" : "");
+      agt_failc(vb ? "this view was taken before an in-place write through another view of its base; PyTorch "
+                     "regenerates such views, ag does not: take the view again after the write (or clone() "
+                     "before writing)"
+                   : "a view of this tensor was modified in place where ag could not record it on the tensor "
+                     "(it is not contiguous), so its gradient would miss the write; make it contiguous() "
+                     "before writing through views, or clone() the view first");
       return NULL;
     }
     aga_node *target = t->meta->grad_fn;

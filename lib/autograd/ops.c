@@ -110,15 +110,7 @@ int aga_check_inplace(ag_tensor *t, const char *op) {
   if (base && !(base->meta && base->meta->grad_fn))
     return agt_failc("a view of a leaf Variable that requires grad is being used in an in-place "
                      "operation. (%s) Wrap the update in ag.no_grad(...), or clone() the view first.", op);
-  /* A view of a non-leaf: the write lands in the view's own history, but PyTorch also
-   * rewrites the base's (CopySlices) and ag does not yet. The base (and its other views) are
-   * marked, and using any of them in a recorded op afterwards is an error (aga_node_new),
-   * instead of a gradient that silently misses the write. The view itself is fine. */
-  if (base) {
-    base->meta->view_written = 1;
-    t->meta->view_base = NULL;
-    agt_release(base);
-  }
+  /* a view of a non-leaf: rebase (record.h) gives the base a CopySlices history */
   return 0;
 }
 
@@ -289,6 +281,7 @@ static ag_tensor *view_of(ag_tensor *out, ag_tensor *a, aga_node *n) {
     ag_tensor *base = a->meta->view_base ? a->meta->view_base : a;
     agt_retain(base);
     out->meta->view_base = base;
+    out->meta->view_written = base->meta->view_written;   /* the base's write count now */
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #ifndef AG_AUTOGRAD_RECORD_H
 #define AG_AUTOGRAD_RECORD_H
 #include "internal.h"
+#include "ag_index_grad.h"
 
 /* Attach node n as out's grad_fn and drop the creator's reference. */
 static inline ag_tensor *finish(ag_tensor *out, aga_node *n) {
@@ -42,7 +43,17 @@ static inline int rebase(ag_tensor *t, ag_tensor *result) {
                      "CopySlices), so it would be lost. Collect the pieces and use ag.stack / ag.cat, or "
                      "index_put / index_add out of place, instead.");
   }
-  int rc = agt_copy_(t, result);
+  ag_tensor *base = t->meta ? t->meta->view_base : NULL;
+  int rc;
+  if (base && aga_grad_mode && base->meta && base->meta->grad_fn && agt_is_contiguous(base)) {
+    /* a view of a non-leaf: the base takes the write as CopySlices (PyTorch's), the view
+     * keeps the op's own history; views of the base made before this are now stale */
+    rc = aga_slice_assign_(base, t, result);
+    if (!rc) t->meta->view_written = base->meta->view_written;
+  } else {
+    if (base && aga_grad_mode && base->meta && base->meta->grad_fn) base->meta->view_written = 255;
+    rc = agt_copy_(t, result);
+  }
   if (!rc && result->meta && result->meta->grad_fn) rc = aga_set_history(t, result->meta->grad_fn, 0);
   agt_release(result);
   return rc;

@@ -5,7 +5,8 @@
  * the region of the incoming gradient. So `out[{{}, k}] = h` in a loop leaves `out`
  * differentiable with respect to every h, as in PyTorch. The region's geometry (relative to
  * t, which must be contiguous) is saved as a small int64 tensor. First-order only: a second
- * derivative through it is an error. */
+ * derivative through it is an error. An in-place op on a view of a non-leaf (record.h's
+ * rebase) lands here too, with the base as t: PyTorch's CopySlices for in-place views. */
 #include "record.h"
 #include "formula.h"
 #include "ag_index_grad.h"
@@ -33,6 +34,9 @@ static ag_tensor *geometry(const ag_tensor *t, const ag_tensor *view) {
 
 int aga_slice_assign_(ag_tensor *t, ag_tensor *view, ag_tensor *src) {
   if (!t || !view || !src) return agt_failc("ag.index_assign: missing tensor");
+  /* t a view of a non-leaf: the write goes to that base's history (t itself is then stale) */
+  ag_tensor *vb = t->meta ? t->meta->view_base : NULL;
+  if (vb && aga_grad_mode && vb->meta && vb->meta->grad_fn && agt_is_contiguous(vb)) t = vb;
   if (view->storage != t->storage || view->offset < t->offset || view->scalar_type != t->scalar_type ||
       !agt_is_contiguous(t))
     return agt_failc("ag.index_assign: the region must be a view of a contiguous tensor");
@@ -58,6 +62,8 @@ int aga_slice_assign_(ag_tensor *t, ag_tensor *view, ag_tensor *src) {
   int rc = agt_copy_(view, src);
   if (!rc && n) rc = aga_set_history(t, n, 0);
   if (n) aga_node_release(n);
+  /* count the write: views of t made before it no longer match (aga_view_stale) */
+  if (!rc && n) t->meta->view_written = (uint8_t)((t->meta->view_written + 1) % 255);
   return rc;
 }
 
