@@ -174,9 +174,9 @@ aga_node *aga_node_new(const aga_kind_info *kind, int n_inputs, ag_tensor **inpu
     const ag_tensor *vb = t->meta->view_base;
     if (aga_view_stale(t)) {
       aga_node_release(n);
-      agt_failc(vb ? "this view was taken before an in-place write through another view of its base; PyTorch "
-                     "regenerates such views, ag does not: take the view again after the write (or clone() "
-                     "before writing)"
+      agt_failc(vb ? "this view was taken before an in-place write to its base (directly or through another "
+                     "view); PyTorch regenerates such views, ag does not: take the view again after the write "
+                     "(or clone() before writing)"
                    : "a view of this tensor was modified in place where ag could not record it on the tensor "
                      "(it is not contiguous), so its gradient would miss the write; make it contiguous() "
                      "before writing through views, or clone() the view first");

@@ -54,7 +54,12 @@ static inline int rebase(ag_tensor *t, ag_tensor *result) {
     if (base && aga_grad_mode && base->meta && base->meta->grad_fn) base->meta->view_written = 255;
     rc = agt_copy_(t, result);
   }
-  if (!rc && result->meta && result->meta->grad_fn) rc = aga_set_history(t, result->meta->grad_fn, 0);
+  if (!rc && result->meta && result->meta->grad_fn) {
+    rc = aga_set_history(t, result->meta->grad_fn, 0);
+    /* a write to a base itself: views taken from it before now read new values through an
+     * old history (PyTorch regenerates them); count it so using them is refused */
+    if (!rc && !base) t->meta->view_written = (uint8_t)((t->meta->view_written + 1) % 255);
+  }
   agt_release(result);
   return rc;
 }
