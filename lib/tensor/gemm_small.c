@@ -32,37 +32,46 @@ static inline __attribute__((always_inline)) void put(float *p, __mmask16 m, __m
   _mm512_mask_storeu_ps(p, m, v);
 }
 
-/* tile: C[0:M][n0:n0+nr] = A W^T with W(r, k) at W[r * sr + k * sk] (rows n0.. of W), and
- * At (K x 16*MV, packed) */
-static inline __attribute__((always_inline)) void nt_tile(const int MV, const int R, int64_t M, int64_t K,
-                                                          const float *W, int64_t sr, int64_t sk, int64_t nr,
-                                                          const float *At, float *C, int64_t ldc, float alpha,
-                                                          float beta) {
+/* One product term A_s W_s^T: A_s (m x K, rows lda apart) and W_s(r, k) at W[r * sr + k * sk].
+ * C is the sum over up to two terms (an LSTM cell's x W_ih^T + h W_hh^T in one pass). */
+typedef struct { const float *a; int64_t lda; const float *W; int64_t sr, sk, K; } term;
+
+/* tile: C[0:M][n0:n0+nr] = sum_s A_s W_s^T over rows n0.. of each W_s, with At holding the
+ * terms' A_s^T stacked (sum K_s rows x 16*MV) */
+static inline __attribute__((always_inline)) void nt_tile(const int MV, const int R, int64_t M, const term *ts,
+                                                          int nterm, int64_t n0, int64_t nr, const float *At,
+                                                          float *C, int64_t ldc, float alpha, float beta) {
   __m512 acc[16][4];
   for (int r = 0; r < R; r++)
     for (int v = 0; v < MV; v++) acc[r][v] = _mm512_setzero_ps();
-  if (sr == 1 && nr == R) {
-    /* W = B^T: the R values of one k are neighbours in B's row k, one pointer and offsets */
-    for (int64_t k = 0; k < K; k++) {
-      __m512 a[4];
-      const float *bk = W + k * sk;
-      for (int v = 0; v < MV; v++) a[v] = _mm512_loadu_ps(At + k * 16 * MV + 16 * v);
-      for (int r = 0; r < R; r++) {
-        __m512 b = _mm512_set1_ps(bk[r]);
-        for (int v = 0; v < MV; v++) acc[r][v] = _mm512_fmadd_ps(b, a[v], acc[r][v]);
+  const float *Ak = At;
+  for (int s = 0; s < nterm; s++) {
+    const float *W = ts[s].W + n0 * ts[s].sr;
+    int64_t sr = ts[s].sr, sk = ts[s].sk, K = ts[s].K;
+    if (sr == 1 && nr == R) {
+      /* W = B^T: the R values of one k are neighbours in B's row k, one pointer and offsets */
+      for (int64_t k = 0; k < K; k++) {
+        __m512 a[4];
+        const float *bk = W + k * sk;
+        for (int v = 0; v < MV; v++) a[v] = _mm512_loadu_ps(Ak + k * 16 * MV + 16 * v);
+        for (int r = 0; r < R; r++) {
+          __m512 b = _mm512_set1_ps(bk[r]);
+          for (int v = 0; v < MV; v++) acc[r][v] = _mm512_fmadd_ps(b, a[v], acc[r][v]);
+        }
+      }
+    } else {
+      const float *w[16];
+      for (int r = 0; r < R; r++) w[r] = W + (r < nr ? r : 0) * sr;
+      for (int64_t k = 0; k < K; k++) {
+        __m512 a[4];
+        for (int v = 0; v < MV; v++) a[v] = _mm512_loadu_ps(Ak + k * 16 * MV + 16 * v);
+        for (int r = 0; r < R; r++) {
+          __m512 b = _mm512_set1_ps(w[r][k * sk]);
+          for (int v = 0; v < MV; v++) acc[r][v] = _mm512_fmadd_ps(b, a[v], acc[r][v]);
+        }
       }
     }
-  } else {
-    const float *w[16];
-    for (int r = 0; r < R; r++) w[r] = W + (r < nr ? r : 0) * sr;
-    for (int64_t k = 0; k < K; k++) {
-      __m512 a[4];
-      for (int v = 0; v < MV; v++) a[v] = _mm512_loadu_ps(At + k * 16 * MV + 16 * v);
-      for (int r = 0; r < R; r++) {
-        __m512 b = _mm512_set1_ps(w[r][k * sk]);
-        for (int v = 0; v < MV; v++) acc[r][v] = _mm512_fmadd_ps(b, a[v], acc[r][v]);
-      }
-    }
+    Ak += K * 16 * MV;
   }
   /* acc[r][v] lane i = C[16 v + i][n0 + r]: transpose each 16-column block back */
   for (int v = 0; v < MV; v++) {
@@ -70,16 +79,16 @@ static inline __attribute__((always_inline)) void nt_tile(const int MV, const in
     for (int r = 0; r < 16; r++) t[r] = r < R ? acc[r][v] : _mm512_setzero_ps();
     tr16(t);
     int64_t mrows = M - 16 * v < 16 ? M - 16 * v : 16;
-    for (int64_t i = 0; i < mrows; i++) put(C + (16 * v + i) * ldc, lanes(nr), t[i], alpha, beta);
+    for (int64_t i = 0; i < mrows; i++) put(C + n0 + (16 * v + i) * ldc, lanes(nr), t[i], alpha, beta);
   }
 }
 
 #define NT_CASE(MV, R)                                                                                   \
-  static void nt_##MV(int64_t M, int64_t N, int64_t K, const float *At, const float *W, int64_t sr, int64_t sk, \
-                      float *C, int64_t ldc, float alpha, float beta, int64_t t0, int64_t t1) {          \
+  static void nt_##MV(int64_t M, int64_t N, const term *ts, int nterm, const float *At, float *C,        \
+                      int64_t ldc, float alpha, float beta, int64_t t0, int64_t t1) {                    \
     for (int64_t t = t0; t < t1; t++) {                                                                  \
       int64_t n0 = t * R, nr = N - n0 < R ? N - n0 : R;                                                  \
-      nt_tile(MV, R, M, K, W + n0 * sr, sr, sk, nr, At, C + n0, ldc, alpha, beta);                       \
+      nt_tile(MV, R, M, ts, nterm, n0, nr, At, C, ldc, alpha, beta);                                     \
     }                                                                                                    \
   }
 NT_CASE(1, 16)
@@ -114,48 +123,75 @@ static int team(double mnk, int64_t tiles) {
   return tiles < nt ? (int)(tiles > 0 ? tiles : 1) : nt;
 }
 
-/* one block of at most SMALL_M rows, with a buffer of k * 64 floats for A^T */
-static void small_block(int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *At) {
-  double mnk = (double)m * n * k;
-  /* W(r, k): for A W^T, b is W (n x k, rows ldb apart); for A B, b is B (k x n), W = B^T */
-  int64_t sr = tb ? ldb : 1, sk = tb ? 1 : ldb;
+/* one block of at most SMALL_M rows (the terms' A pointers already offset to it), with a
+ * buffer of sum K_s * 64 floats for the stacked A^T */
+static void small_block(int64_t m, int64_t n, const term *ts, int nterm, float alpha, float beta, float *c,
+                        int64_t ldc, float *At) {
+  int64_t ktot = 0;
+  for (int s = 0; s < nterm; s++) ktot += ts[s].K;
+  double mnk = (double)m * n * ktot;
   int MV = (int)((m + 15) / 16), R = MV == 1 ? 16 : MV == 2 ? 12 : MV == 3 ? 8 : 6;
   int64_t tiles = (n + R - 1) / R;
   int nt = team(mnk, tiles);
   #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    /* each thread packs a share of A^T (whole blocks of 16 k), then all multiply */
+    /* each thread packs a share of each A_s^T (whole blocks of 16 k), then all multiply */
     int th = omp_get_thread_num(), nth = omp_get_num_threads();
-    int64_t kblocks = (k + 15) / 16;
-    int64_t k0 = 16 * (kblocks * th / nth), k1 = 16 * (kblocks * (th + 1) / nth);
-    pack_at(m, MV, a, lda, k0, k1 < k ? k1 : k, At);
+    float *Ak = At;
+    for (int s = 0; s < nterm; s++) {
+      int64_t K = ts[s].K, kblocks = (K + 15) / 16;
+      int64_t k0 = 16 * (kblocks * th / nth), k1 = 16 * (kblocks * (th + 1) / nth);
+      pack_at(m, MV, ts[s].a, ts[s].lda, k0, k1 < K ? k1 : K, Ak);
+      Ak += K * 16 * MV;
+    }
     #pragma omp barrier
     int64_t t0 = tiles * th / nth, t1 = tiles * (th + 1) / nth;
     switch (MV) {
-    case 1: nt_1(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
-    case 2: nt_2(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
-    case 3: nt_3(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
-    default: nt_4(m, n, k, At, b, sr, sk, c, ldc, alpha, beta, t0, t1); break;
+    case 1: nt_1(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
+    case 2: nt_2(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
+    case 3: nt_3(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
+    default: nt_4(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
     }
   }
 }
 
-int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  if (ta || m > 2 * SMALL_M || m <= 0 || n <= 0 || k <= 0 || !agt_cpu_avx512()) return 0;
+/* C = alpha * sum_s A_s W_s^T + beta C over nterm terms; 0 when the shape is not for us */
+static int small_terms(int64_t m, int64_t n, term *ts, int nterm, float alpha, float beta, float *c, int64_t ldc) {
+  int64_t ktot = 0;
+  for (int s = 0; s < nterm; s++) {
+    if (ts[s].K <= 0) return 0;
+    ktot += ts[s].K;
+  }
+  if (m > 2 * SMALL_M || m <= 0 || n <= 0 || !agt_cpu_avx512()) return 0;
   /* fewer than 4 column tiles: OpenBLAS splits such narrow products better */
   int mv = (int)(((m < SMALL_M ? m : SMALL_M) + 15) / 16), r = mv == 1 ? 16 : mv == 2 ? 12 : mv == 3 ? 8 : 6;
   if ((n + r - 1) / r < 4) return 0;
-  int64_t bytes = (int64_t)sizeof(float) * k * 16 * mv;
+  int64_t bytes = (int64_t)sizeof(float) * ktot * 16 * mv;
   int in_par = omp_in_parallel();   /* ag_alloc is not thread-safe: malloc inside a region */
   float *At = in_par ? malloc((size_t)bytes) : ag_alloc(bytes);
   if (!At) return 0;
+  const float *a0[2] = {ts[0].a, nterm > 1 ? ts[1].a : NULL};
   for (int64_t m0 = 0; m0 < m; m0 += SMALL_M) {   /* blocks of 64 rows */
     int64_t mb = m - m0 < SMALL_M ? m - m0 : SMALL_M;
-    small_block(tb, mb, n, k, alpha, a + m0 * lda, lda, b, ldb, beta, c + m0 * ldc, ldc, At);
+    for (int s = 0; s < nterm; s++) ts[s].a = a0[s] + m0 * ts[s].lda;
+    small_block(mb, n, ts, nterm, alpha, beta, c + m0 * ldc, ldc, At);
   }
   if (in_par) free(At);
   else ag_free(At, bytes);
   return 1;
+}
+
+int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  if (ta) return 0;
+  /* W(r, k): for A W^T, b is W (n x k, rows ldb apart); for A B, b is B (k x n), W = B^T */
+  term t = {a, lda, b, tb ? ldb : 1, tb ? 1 : ldb, k};
+  return small_terms(m, n, &t, 1, alpha, beta, c, ldc);
+}
+
+int agt_sgemm_small_nt2(int64_t m, int64_t n, const float *a1, int64_t lda1, const float *w1, int64_t ldw1,
+                        int64_t k1, const float *a2, int64_t lda2, const float *w2, int64_t ldw2, int64_t k2,
+                        float beta, float *c, int64_t ldc) {
+  term ts[2] = {{a1, lda1, w1, ldw1, 1, k1}, {a2, lda2, w2, ldw2, 1, k2}};
+  return small_terms(m, n, ts, 2, 1.0f, beta, c, ldc);
 }

@@ -69,6 +69,10 @@ int agt_cpu_avx512(void);
  * the caller must (another shape, no AVX-512, out of memory). */
 int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* C = A1 W1^T + A2 W2^T + beta C in one pass (an LSTM cell's two products); 0: not taken */
+int agt_sgemm_small_nt2(int64_t m, int64_t n, const float *a1, int64_t lda1, const float *w1, int64_t ldw1,
+                        int64_t k1, const float *a2, int64_t lda2, const float *w2, int64_t ldw2, int64_t k2,
+                        float beta, float *c, int64_t ldc);
 
 /* out[n,m] += a[n,k] b[k,m] (matmul.c): float matrices, out contiguous; unchecked shapes. */
 int agt_mm_acc(ag_tensor *out, ag_tensor *a, ag_tensor *b);

@@ -157,8 +157,14 @@ int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_
       for (int64_t r = 1; r < B; r++) memcpy(gp + r * ld * es, gp, (size_t)(G * es));
       acc = 1;
     }
-    gemm_nt(dt, B, G, In, agt_ptr(xc), row_stride(xc), agt_ptr(wi), gp, ld, acc);
-    gemm_nt(dt, B, G, H, agt_ptr(hc), row_stride(hc), agt_ptr(wh), gp, ld, 1);
+    /* float32: both products in one pass over the gates when gemm_small takes the shape */
+    if (!(dt == AG_FLOAT32 && agt_sgemm_small_nt2(B, G, (const float *)agt_ptr(xc), row_stride(xc),
+                                                   (const float *)agt_ptr(wi), In, In, (const float *)agt_ptr(hc),
+                                                   row_stride(hc), (const float *)agt_ptr(wh), H, H,
+                                                   acc ? 1.0f : 0.0f, (float *)gp, ld))) {
+      gemm_nt(dt, B, G, In, agt_ptr(xc), row_stride(xc), agt_ptr(wi), gp, ld, acc);
+      gemm_nt(dt, B, G, H, agt_ptr(hc), row_stride(hc), agt_ptr(wh), gp, ld, 1);
+    }
     if (dt == AG_FLOAT32)
       lstm_fwd_float(B, H, (float *)gp, (const float *)agt_ptr(cc), (float *)agt_ptr(h2), (float *)agt_ptr(c2));
     else
