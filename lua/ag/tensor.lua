@@ -516,8 +516,8 @@ function T.assign(a, view, v)
   if (is_tensor(v) and C.aga_requires_grad(v.p) ~= 0 or
       C.aga_requires_grad(p) ~= 0 and C.aga_is_leaf(p) == 0) and C.aga_is_grad_enabled() ~= 0 and
      (p.scalar_type == 0 or p.scalar_type == 1) and C.agt_is_contiguous(p) ~= 0 then
-    local src = is_tensor(v) and v or scalar_tensor(v, a)
     if type(v) == 'number' or is_tensor(v) then
+      local src = is_tensor(v) and v or scalar_tensor(v, a)
       ok(C.aga_slice_assign_(p, view.p, check(src, 'index_assign', 2)))
       return
     end
