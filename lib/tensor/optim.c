@@ -82,6 +82,20 @@ static inline unsigned flush_subnormals(void) {
 }
 static inline void restore_subnormals(unsigned csr) { _mm_setcsr(csr); }
 
+/* one Adam element i; AMS (a constant 0 or 1): keep the running max of v (amsgrad), so the
+ * common loop has no branch and vectorizes */
+#define ADAM_ELEM(T, AMS)                                                                    \
+  T gi = maximize ? -g[i] : g[i];                                                            \
+  T pi = p[i];                                                                               \
+  if (decoupled) pi = pi * decay;                                                            \
+  else if (use_wd) gi = gi + wd * pi;                                                        \
+  T mi = m[i] * b1 + c1 * gi;                                                                \
+  T vi = v[i] * b2 + c2 * gi * gi;                                                           \
+  m[i] = mi; v[i] = vi;                                                                      \
+  if (AMS) { T mx = vmax[i]; if (vi == vi && (mx > vi || mx != mx)) vi = mx; vmax[i] = vi; } \
+  T denom = (T)sqrt(vi) / bc2s + e;                                                          \
+  p[i] = pi + nss * mi / denom;
+
 #define OPTIM_KERNELS(T, SFX)                                                                \
   static void sgd_##SFX(int64_t n, T *p, const T *g, T *buf, double lr, double momentum,      \
                         double dampening, double weight_decay, int nesterov, int maximize,   \
@@ -116,36 +130,12 @@ static inline void restore_subnormals(unsigned csr) { _mm_setcsr(csr); }
     _Pragma("omp parallel if (n >= AG_PARALLEL_GRAIN)")                                        \
     {                                                                                        \
     const unsigned csr_ = flush_subnormals();                                                \
-    /* two loops, so the common one (no amsgrad) has no branch and vectorizes */             \
     if (!vmax) {                                                                             \
       _Pragma("omp for schedule(static)")                                                    \
-      for (int64_t i = 0; i < n; i++) {                                                      \
-        T gi = maximize ? -g[i] : g[i];                                                      \
-        T pi = p[i];                                                                         \
-        if (decoupled) pi = pi * decay;                                                      \
-        else if (use_wd) gi = gi + wd * pi;                                                  \
-        T mi = m[i] * b1 + c1 * gi;                                                          \
-        T vi = v[i] * b2 + c2 * gi * gi;                                                     \
-        m[i] = mi; v[i] = vi;                                                                \
-        T denom = (T)sqrt(vi) / bc2s + e;                                                    \
-        p[i] = pi + nss * mi / denom;                                                        \
-      }                                                                                      \
+      for (int64_t i = 0; i < n; i++) { ADAM_ELEM(T, 0) }                                    \
     } else {                                                                                 \
       _Pragma("omp for schedule(static)")                                                    \
-      for (int64_t i = 0; i < n; i++) {                                                      \
-        T gi = maximize ? -g[i] : g[i];                                                      \
-        T pi = p[i];                                                                         \
-        if (decoupled) pi = pi * decay;                                                      \
-        else if (use_wd) gi = gi + wd * pi;                                                  \
-        T mi = m[i] * b1 + c1 * gi;                                                          \
-        T vi = v[i] * b2 + c2 * gi * gi;                                                     \
-        m[i] = mi; v[i] = vi;                                                                \
-        T mx = vmax[i];                                                                      \
-        if (vi == vi && (mx > vi || mx != mx)) vi = mx;                                      \
-        vmax[i] = vi;                                                                        \
-        T denom = (T)sqrt(vi) / bc2s + e;                                                    \
-        p[i] = pi + nss * mi / denom;                                                        \
-      }                                                                                      \
+      for (int64_t i = 0; i < n; i++) { ADAM_ELEM(T, 1) }                                    \
     }                                                                                        \
     restore_subnormals(csr_);                                                            \
     }                                                                                    \
