@@ -14,21 +14,10 @@ local F = require 'ag.nn.functional_conv'
 
 local TOL = 1e-5
 
-local function close(got, want, what)
-  assert.are.same(want.shape, got.shape, what .. ' shape')
-  local scale = want:double():abs():max():item()
-  local err = (got:double() - want:double()):abs():max():item()
-  assert.is_true(err <= TOL + TOL * scale,
-                 string.format('%s: max error %.3g exceeds %.3g (scale %.3g)', what, err, TOL + TOL * scale, scale))
-end
-
--- deterministic values: f(0.37 i + b) over 0-based flat indices, rounded to float32
-local function formula(shape, a, b, scale, fn)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  local i = ag.arange(0, n, {dtype = 'float64'})
-  return fn(i * a + b):mul(scale):float():reshape(shape)
-end
+local U = dofile('tests/tensor_util.lua')
+local function close(got, want, what) U.close_scaled(got, want, TOL, what) end
+-- inputs: U.formula, deterministic values: f(0.37 i + b) over 0-based flat indices, rounded to float32
+local formula = U.formula
 
 local function leaf(t, dtype, grad) local r = t:detach():to(dtype):detach(); if grad then r:requires_grad_() end; return r end
 

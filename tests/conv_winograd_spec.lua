@@ -17,21 +17,10 @@ local F = require 'ag.nn.functional_conv'
 
 local TOL = 1e-4
 
-local function close(got, want, what)
-  assert.are.same(want.shape, got.shape, what .. ' shape')
-  local scale = want:double():abs():max():item()
-  local err = (got:double() - want:double()):abs():max():item()
-  assert.is_true(err <= TOL + TOL * scale,
-                 string.format('%s: max error %.3g exceeds %.3g (scale %.3g)', what, err, TOL + TOL * scale, scale))
-end
-
--- x[i] = sin(0.37 i + 0.1) etc. over 0-based flat indices, rounded to float32 (as the fixtures)
-local function formula(shape, a, b, scale, fn)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  local i = ag.arange(0, n, {dtype = 'float64'})
-  return fn(i * a + b):mul(scale):float():reshape(shape)
-end
+local U = dofile('tests/tensor_util.lua')
+local function close(got, want, what) U.close_scaled(got, want, TOL, what) end
+-- inputs: U.formula, x[i] = sin(0.37 i + 0.1) etc. over 0-based flat indices, rounded to float32 (as the fixtures)
+local formula = U.formula
 local function inputs(N, C, O, H, W)
   local x = formula({N, C, H, W}, 0.37, 0.1, 1, ag.sin)
   local w = formula({O, C, 3, 3}, 0.91, 0, 0.2, ag.cos)

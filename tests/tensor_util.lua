@@ -1,6 +1,7 @@
 -- tensor_util.lua: small assertions shared by the tensor_*_spec files (loaded with
 -- dofile, not a spec itself): approximate comparison of nested tables, storage sharing,
--- and "this raises an error whose message contains these plain strings".
+-- "this raises an error whose message contains these plain strings", and for the conv
+-- specs a whole-tensor tolerance check and deterministic formula inputs.
 local ag = require 'ag'
 local assert = require 'luassert'
 local U = {}
@@ -59,6 +60,23 @@ function U.raises(f, ...)
     end
   end
   return err
+end
+
+-- |got - want| <= tol + tol * max|want| over the whole tensor (shapes equal)
+function U.close_scaled(got, want, tol, what)
+  assert.are.same(want.shape, got.shape, what .. ' shape')
+  local scale = want:double():abs():max():item()
+  local err = (got:double() - want:double()):abs():max():item()
+  assert.is_true(err <= tol + tol * scale,
+                 string.format('%s: max error %.3g exceeds %.3g (scale %.3g)', what, err, tol + tol * scale, scale))
+end
+
+-- deterministic float32 values fn(a i + b) * scale over 0-based flat indices, in `shape`
+function U.formula(shape, a, b, scale, fn)
+  local n = 1
+  for _, s in ipairs(shape) do n = n * s end
+  local i = ag.arange(0, n, {dtype = 'float64'})
+  return fn(i * a + b):mul(scale):float():reshape(shape)
 end
 
 return U
