@@ -318,6 +318,16 @@ describe("in-place writes to a view of a non-leaf tensor", function()
     assert.are.same({1, 1, 1}, h2.grad:totable())
   end)
 
+  it("send a write through a view of a view to the contiguous root, and refuse the outer view", function()
+    local h = ag.tensor({{1, 2}, {3, 4}}, {dtype = 'float64'}):requires_grad_()
+    local y = h * 1
+    local yt = y:t()                              -- a non-contiguous view of y
+    yt:select(1, 1):mul_(10)                      -- column 1 of y
+    has(errmsg(function() return yt:sum() end), "take the view again after the write")
+    y:sum():backward()
+    assert.are.same({{10, 1}, {10, 1}}, h.grad:totable())
+  end)
+
   it("pass gradcheck through in-place ops on views of non-leaves", function()
     local function f(a, b)
       local y = a * 2
