@@ -75,6 +75,18 @@ describe("threads", function()
     local h2, c2 = F.lstm_cell(x, h, c0, wih, whh, b, b)
     assert.are.equal(0, (h1 - h2):abs():max():item())
     assert.are.equal(0, (c1 - c2):abs():max():item())
+    -- the backward's dx and dh (one paired product) do not depend on the thread count either
+    local xg, hg = x:clone():requires_grad_(), h:clone():requires_grad_()
+    local grads = {}
+    for th = 1, 2 do
+      ag.set_num_threads(th)
+      local hh, cc = F.lstm_cell(xg, hg, c0, wih, whh, b, b)
+      grads[th] = {ag.autograd.grad({(hh * hh):sum() + cc:sum()}, {xg, hg})}
+    end
+    for k = 1, 2 do
+      assert.is_true(grads[1][k]:abs():max():item() > 0)
+      assert.are.equal(0, (grads[1][k] - grads[2][k]):abs():max():item())
+    end
   end)
 
   it("exits cleanly while OpenMP threads spin (OMP_WAIT_POLICY=active)", function()

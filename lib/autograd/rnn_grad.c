@@ -83,8 +83,14 @@ static int f_lstm_cell(aga_node *n, ag_tensor **gout, ag_tensor **gin) {
   ag_tensor *dG = track(s, agt_lstm_cell_backward(gout[0], gout[1], work, c, &dc));
   if (!dG) return done(s);
   track(s, dc);
-  if (needs(n, 0)) SET(0, pmm(s, dG, saved(s, n, 3)));
-  if (needs(n, 1)) SET(1, pmm(s, dG, saved(s, n, 4)));
+  ag_tensor *dx = NULL, *dh = NULL;
+  if (needs(n, 0) && needs(n, 1) && agt_lstm_cell_input_grads(dG, saved(s, n, 3), saved(s, n, 4), &dx, &dh)) {
+    SET(0, track(s, dx));
+    SET(1, track(s, dh));
+  } else {
+    if (needs(n, 0)) SET(0, pmm(s, dG, saved(s, n, 3)));
+    if (needs(n, 1)) SET(1, pmm(s, dG, saved(s, n, 4)));
+  }
   SET(2, dc);
   ag_tensor *dGt = (needs(n, 3) || needs(n, 4)) ? track(s, agt_transpose(dG, 1, 2)) : NULL;
   /* the weight gradients dG^T x and dG^T h: deferred to one GEMM over the whole sequence

@@ -8,6 +8,8 @@
  *   tile is R rows of W (broadcast) times the M columns of A^T (MV vectors), R * MV <= 24
  *   accumulators, transposed in registers on the way out. C = A B is the same with W = B^T:
  *   a tile's R broadcasts for one k are then R neighbours in one row of B.
+ * C1 = A B1 and C2 = A B2 with one A (an LSTM cell's dx and dh from its gate gradients) pack
+ * A^T once and share the tiles of both outputs among the threads.
  * Tiles of N are split across OpenMP threads. Each output element is a dot product in k
  * order, so results do not depend on the thread count. C = alpha * AB + beta * C. */
 #include "internal.h"
@@ -123,6 +125,20 @@ static int team(double mnk, int64_t tiles) {
   return tiles < nt ? (int)(tiles > 0 ? tiles : 1) : nt;
 }
 
+/* tiles [t0, t1) of one output */
+static void nt_range(int MV, int64_t m, int64_t n, const term *ts, int nterm, const float *At, float *c,
+                     int64_t ldc, float alpha, float beta, int64_t t0, int64_t t1) {
+  if (t0 >= t1) return;
+  switch (MV) {
+  case 1: nt_1(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
+  case 2: nt_2(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
+  case 3: nt_3(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
+  default: nt_4(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
+  }
+}
+
+static int tile_rows(int MV) { return MV == 1 ? 16 : MV == 2 ? 12 : MV == 3 ? 8 : 6; }
+
 /* one block of at most SMALL_M rows (the terms' A pointers already offset to it), with a
  * buffer of sum K_s * 64 floats for the stacked A^T */
 static void small_block(int64_t m, int64_t n, const term *ts, int nterm, float alpha, float beta, float *c,
@@ -130,7 +146,7 @@ static void small_block(int64_t m, int64_t n, const term *ts, int nterm, float a
   int64_t ktot = 0;
   for (int s = 0; s < nterm; s++) ktot += ts[s].K;
   double mnk = (double)m * n * ktot;
-  int MV = (int)((m + 15) / 16), R = MV == 1 ? 16 : MV == 2 ? 12 : MV == 3 ? 8 : 6;
+  int MV = (int)((m + 15) / 16), R = tile_rows(MV);
   int64_t tiles = (n + R - 1) / R;
   int nt = team(mnk, tiles);
   #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -145,13 +161,26 @@ static void small_block(int64_t m, int64_t n, const term *ts, int nterm, float a
       Ak += K * 16 * MV;
     }
     #pragma omp barrier
-    int64_t t0 = tiles * th / nth, t1 = tiles * (th + 1) / nth;
-    switch (MV) {
-    case 1: nt_1(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
-    case 2: nt_2(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
-    case 3: nt_3(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
-    default: nt_4(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
-    }
+    nt_range(MV, m, n, ts, nterm, At, c, ldc, alpha, beta, tiles * th / nth, tiles * (th + 1) / nth);
+  }
+}
+
+/* one block of at most SMALL_M rows of C1 = A B1 and C2 = A B2: A^T packed once, the tiles
+ * of both outputs shared out among the threads as one range */
+static void pair_block(int64_t m, int64_t k, const float *a, int64_t lda, const term *t1, int64_t n1, float *c1,
+                       int64_t ldc1, const term *t2, int64_t n2, float *c2, int64_t ldc2, float *At) {
+  int MV = (int)((m + 15) / 16), R = tile_rows(MV);
+  int64_t tiles1 = (n1 + R - 1) / R, tiles = tiles1 + (n2 + R - 1) / R;
+  int nt = team((double)m * (n1 + n2) * k, tiles);
+  #pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    int th = omp_get_thread_num(), nth = omp_get_num_threads();
+    int64_t kblocks = (k + 15) / 16, k0 = 16 * (kblocks * th / nth), k1 = 16 * (kblocks * (th + 1) / nth);
+    pack_at(m, MV, a, lda, k0, k1 < k ? k1 : k, At);
+    #pragma omp barrier
+    int64_t r0 = tiles * th / nth, r1 = tiles * (th + 1) / nth;
+    nt_range(MV, m, n1, t1, 1, At, c1, ldc1, 1.0f, 0.0f, r0, r1 < tiles1 ? r1 : tiles1);
+    nt_range(MV, m, n2, t2, 1, At, c2, ldc2, 1.0f, 0.0f, r0 > tiles1 ? r0 - tiles1 : 0, r1 - tiles1);
   }
 }
 
@@ -164,7 +193,7 @@ static int small_terms(int64_t m, int64_t n, term *ts, int nterm, float alpha, f
   }
   if (m > 2 * SMALL_M || m <= 0 || n <= 0 || !agt_cpu_avx512()) return 0;
   /* fewer than 4 column tiles: OpenBLAS splits such narrow products better */
-  int mv = (int)(((m < SMALL_M ? m : SMALL_M) + 15) / 16), r = mv == 1 ? 16 : mv == 2 ? 12 : mv == 3 ? 8 : 6;
+  int mv = (int)(((m < SMALL_M ? m : SMALL_M) + 15) / 16), r = tile_rows(mv);
   if ((n + r - 1) / r < 4) return 0;
   int64_t bytes = (int64_t)sizeof(float) * ktot * 16 * mv;
   int in_par = omp_in_parallel();   /* ag_alloc is not thread-safe: malloc inside a region */
@@ -194,4 +223,22 @@ int agt_sgemm_small_nt2(int64_t m, int64_t n, const float *a1, int64_t lda1, con
                         float beta, float *c, int64_t ldc) {
   term ts[2] = {{a1, lda1, w1, ldw1, 1, k1}, {a2, lda2, w2, ldw2, 1, k2}};
   return small_terms(m, n, ts, 2, 1.0f, beta, c, ldc);
+}
+
+int agt_sgemm_small_nn2(int64_t m, int64_t k, const float *a, int64_t lda, const float *b1, int64_t ldb1, int64_t n1,
+                        float *c1, int64_t ldc1, const float *b2, int64_t ldb2, int64_t n2, float *c2, int64_t ldc2) {
+  if (m > 2 * SMALL_M || m <= 0 || k <= 0 || n1 <= 0 || n2 <= 0 || omp_in_parallel() || !agt_cpu_avx512()) return 0;
+  int mv = (int)(((m < SMALL_M ? m : SMALL_M) + 15) / 16), r = tile_rows(mv);
+  if ((n1 + r - 1) / r + (n2 + r - 1) / r < 4) return 0;
+  int64_t bytes = (int64_t)sizeof(float) * k * 16 * mv;
+  float *At = ag_alloc(bytes);
+  if (!At) return 0;
+  /* W(r, k) = B(k, r): rows 1 apart, k ldb apart */
+  term t1 = {a, lda, b1, 1, ldb1, k}, t2 = {a, lda, b2, 1, ldb2, k};
+  for (int64_t m0 = 0; m0 < m; m0 += SMALL_M) {
+    int64_t mb = m - m0 < SMALL_M ? m - m0 : SMALL_M;
+    pair_block(mb, k, a + m0 * lda, lda, &t1, n1, c1 + m0 * ldc1, ldc1, &t2, n2, c2 + m0 * ldc2, ldc2, At);
+  }
+  ag_free(At, bytes);
+  return 1;
 }

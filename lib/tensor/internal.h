@@ -73,6 +73,13 @@ int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
 int agt_sgemm_small_nt2(int64_t m, int64_t n, const float *a1, int64_t lda1, const float *w1, int64_t ldw1,
                         int64_t k1, const float *a2, int64_t lda2, const float *w2, int64_t ldw2, int64_t k2,
                         float beta, float *c, int64_t ldc);
+/* C1 = A B1 and C2 = A B2 (A m x k; B1 k x n1, B2 k x n2) with A^T packed once; 0: not taken */
+int agt_sgemm_small_nn2(int64_t m, int64_t k, const float *a, int64_t lda, const float *b1, int64_t ldb1, int64_t n1,
+                        float *c1, int64_t ldc1, const float *b2, int64_t ldb2, int64_t n2, float *c2, int64_t ldc2);
+
+/* rnn_cell.c: dx = dG w_ih and dh = dG w_hh of an LSTM cell in one gemm_small pass; 1 when
+ * done (*dx, *dh new), 0 when the caller must compute them (dtype, layout, CPU) */
+int agt_lstm_cell_input_grads(ag_tensor *dG, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor **dx, ag_tensor **dh);
 
 /* out[n,m] += a[n,k] b[k,m] (matmul.c): float matrices, out contiguous; unchecked shapes. */
 int agt_mm_acc(ag_tensor *out, ag_tensor *a, ag_tensor *b);

@@ -210,3 +210,25 @@ ag_tensor *agt_lstm_cell_backward(ag_tensor *gh, ag_tensor *gc, ag_tensor *work,
   *dc = dcc;
   return dg;
 }
+
+/* dx = dG w_ih and dh = dG w_hh in one pass (A^T packed once, both outputs' tiles shared by
+ * the threads); 1 when done, 0 when the caller must use two products (not float32,
+ * non-contiguous operands, no AVX-512) */
+int agt_lstm_cell_input_grads(ag_tensor *dG, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor **dx, ag_tensor **dh) {
+  *dx = *dh = NULL;
+  if (!dG || !w_ih || !w_hh || dG->scalar_type != AG_FLOAT32 || w_ih->scalar_type != AG_FLOAT32 ||
+      w_hh->scalar_type != AG_FLOAT32 || dG->ndim != 2 || w_ih->ndim != 2 || w_hh->ndim != 2 ||
+      !agt_is_contiguous(dG) || !agt_is_contiguous(w_ih) || !agt_is_contiguous(w_hh) ||
+      w_ih->sizes[0] != dG->sizes[1] || w_hh->sizes[0] != dG->sizes[1])
+    return 0;
+  int64_t B = dG->sizes[0], G = dG->sizes[1], In = w_ih->sizes[1], H = w_hh->sizes[1];
+  ag_tensor *x = agt_empty(2, (int64_t[]){B, In}, AG_FLOAT32), *h = agt_empty(2, (int64_t[]){B, H}, AG_FLOAT32);
+  if (x && h &&
+      agt_sgemm_small_nn2(B, G, (const float *)agt_ptr(dG), G, (const float *)agt_ptr(w_ih), In, In,
+                          (float *)agt_ptr(x), In, (const float *)agt_ptr(w_hh), H, H, (float *)agt_ptr(h), H)) {
+    *dx = x; *dh = h;
+    return 1;
+  }
+  agt_release(x); agt_release(h);
+  return 0;
+}
