@@ -1,8 +1,9 @@
-/* rnn_cell.c: the fused LSTM cell. The forward is two cblas GEMMs into one gates buffer
- * (bias rows first, then x w_ih^T and h w_hh^T accumulated) and one pointwise pass that
- * applies the activations in place and writes c' and h'; the backward's pointwise part is
- * one pass from (gh, gc) to the pre-activation gate gradients and dc. The GEMMs of the
- * backward (dx, dh, dW) are plain agt_mm calls made by lib/autograd/rnn_grad.c. */
+/* rnn_cell.c: the fused LSTM cell. The forward computes x w_ih^T + h w_hh^T (+ both biases)
+ * into a scratch block (float32: one gemm_small pass) and one pointwise pass that applies
+ * the activations, saves them with tanh(c') in the work buffer and writes c' and h'; the
+ * backward's pointwise part is one pass from (gh, gc) to the pre-activation gate gradients
+ * and dc, and dx, dh come from one paired product. lib/autograd/rnn_grad.c drives the
+ * backward (weight gradients included). */
 #include "ag_rnn.h"
 #include "internal.h"
 #include "simd_math.h"
@@ -62,21 +63,24 @@ static void gemm_nt(int dtype, int64_t B, int64_t N, int64_t K, const void *A, i
       }                                                                                                        \
     }                                                                                                          \
   }
-/* float32: one row through simd_math.h's branch-free sigmoid/tanh, which GCC vectorizes */
-AG_SIMD_CLONES static void lstm_row_f32(int64_t H, float *restrict gi, const float *restrict cb, float *restrict hb,
-                                        float *restrict cn) {
-  float *gf = gi + H, *gg = gf + H, *go = gg + H, *tb = go + H;
+/* float32: one row through simd_math.h's branch-free sigmoid/tanh, which GCC vectorizes;
+ * reads the pre-activations from pre (4H), writes the activations and tanh(c') to w (5H) */
+AG_SIMD_CLONES static void lstm_row_f32(int64_t H, const float *restrict pre, float *restrict w,
+                                        const float *restrict cb, float *restrict hb, float *restrict cn) {
   for (int64_t j = 0; j < H; j++) {
-    float i = agt_sm_sigmoid_f32(gi[j]), f = agt_sm_sigmoid_f32(gf[j]), g = agt_sm_tanh_f32(gg[j]);
-    float o = agt_sm_sigmoid_f32(go[j]);
+    float i = agt_sm_sigmoid_f32(pre[j]), f = agt_sm_sigmoid_f32(pre[H + j]), g = agt_sm_tanh_f32(pre[2 * H + j]);
+    float o = agt_sm_sigmoid_f32(pre[3 * H + j]);
     float cv = f * cb[j] + i * g, t = agt_sm_tanh_f32(cv);
-    gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o; tb[j] = t;
+    w[j] = i; w[H + j] = f; w[2 * H + j] = g; w[3 * H + j] = o; w[4 * H + j] = t;
     cn[j] = cv; hb[j] = o * t;
   }
 }
-static void lstm_fwd_float(int64_t B, int64_t H, float *gates, const float *c, float *h2, float *c2) {
+/* pre: rows ldp apart (the gates buffer itself, ldp = 5H, or a scratch of 4H) */
+static void lstm_fwd_float(int64_t B, int64_t H, const float *pre, int64_t ldp, float *gates, const float *c,
+                           float *h2, float *c2) {
   #pragma omp parallel for if (B * H > AG_PARALLEL_GRAIN / 8)
-  for (int64_t b = 0; b < B; b++) lstm_row_f32(H, gates + b * 5 * H, c + b * H, h2 + b * H, c2 + b * H);
+  for (int64_t b = 0; b < B; b++)
+    lstm_row_f32(H, pre + b * ldp, gates + b * 5 * H, c + b * H, h2 + b * H, c2 + b * H);
 }
 LSTM_FWD(double, exp, tanh)
 
@@ -148,6 +152,13 @@ int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_
     int64_t G = 4 * H, ld = 5 * H;
     int es = agt_dtype_size(dt);
     char *gp = agt_ptr(gates);
+    /* float32: the products go to a scratch block that the allocator hands back every step
+     * (warm in cache); the pointwise pass then writes the saved activations in one
+     * sequential stream, instead of the products missing on a fresh buffer tile by tile */
+    int64_t sbytes = dt == AG_FLOAT32 ? B * G * es : 0;
+    char *scratch = sbytes ? ag_alloc(sbytes) : NULL;
+    if (sbytes && !scratch) goto out;
+    if (scratch) { gp = scratch; ld = G; }
     int acc = 0;
     if (bi || bh) {   /* every row starts as b_ih + b_hh */
       for (int64_t j = 0; j < G; j++) {
@@ -166,9 +177,11 @@ int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_
       gemm_nt(dt, B, G, H, agt_ptr(hc), row_stride(hc), agt_ptr(wh), gp, ld, 1);
     }
     if (dt == AG_FLOAT32)
-      lstm_fwd_float(B, H, (float *)gp, (const float *)agt_ptr(cc), (float *)agt_ptr(h2), (float *)agt_ptr(c2));
+      lstm_fwd_float(B, H, (const float *)gp, ld, (float *)agt_ptr(gates), (const float *)agt_ptr(cc),
+                     (float *)agt_ptr(h2), (float *)agt_ptr(c2));
     else
       lstm_fwd_double(B, H, (double *)gp, (const double *)agt_ptr(cc), (double *)agt_ptr(h2), (double *)agt_ptr(c2));
+    if (scratch) ag_free(scratch, sbytes);
     rc = 0;
   }
 out:
