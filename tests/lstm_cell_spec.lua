@@ -207,19 +207,62 @@ describe('F.lstm_cell (fused)', function()
         s = s + (h * h):sum()
       end
       s:backward()
-      return wi.grad, wh.grad, bi.grad, seen
+      return wi.grad, wh.grad, bi.grad, seen, bh.grad
     end
     -- float64: exact to rounding; B * T = 4480 rows > the 4096 kept before folding (a long sequence)
     for _, case in ipairs({{'float64', 3, 7, 1e-12}, {'float64', 64, 70, 1e-10}, {'float32', 32, 40, 1e-4}}) do
-      local a1, a2, a3 = run(case[1], case[2], case[3], true)
-      local b1, b2, b3 = run(case[1], case[2], case[3], false)
+      local a1, a2, a3, _, a5 = run(case[1], case[2], case[3], true)
+      local b1, b2, b3, _, b5 = run(case[1], case[2], case[3], false)
       assert.is_true(a1:allclose(b1, case[4], case[4]), 'w_ih ' .. case[1])
       assert.is_true(a2:allclose(b2, case[4], case[4]), 'w_hh ' .. case[1])
       assert.is_true(a3:allclose(b3, case[4], case[4]), 'b_ih ' .. case[1])
+      assert.is_true(a5:allclose(b5, case[4], case[4]), 'b_hh ' .. case[1])
+      -- the two biases' gradients are equal values in separate tensors
+      assert.is_true(a3:equal(a5))
+      a3:zero_()
+      assert.is_true(a5:abs():sum():item() > 0)
     end
     -- a hook on the leaf weight runs once, on the whole sum
     local _, _, _, seen = run('float64', 2, 5, true, true)
     assert.are.equal(1, seen)
+  end)
+
+  it('defers any subset of the four parameters (frozen weights, one weight, no biases) exactly', function()
+    -- each subset of {w_ih, w_hh, b_ih, b_hh} requiring grad; the plain path (every parameter
+    -- behind a `* 1`) gives the reference in float64
+    ag.manual_seed(11)
+    local x = ag.randn(3, 9, 5, {dtype = 'float64'})
+    local p0 = {ag.randn(8, 5, {dtype = 'float64'}) * 0.4, ag.randn(8, 2, {dtype = 'float64'}) * 0.4,
+                ag.randn(8, {dtype = 'float64'}), ag.randn(8, {dtype = 'float64'})}
+    local function run(mask, plain)
+      local p, u = {}, {}
+      for k = 1, 4 do
+        p[k] = p0[k]:clone()
+        if mask[k] then p[k]:requires_grad_() end
+        u[k] = (plain and mask[k]) and p[k] * 1 or p[k]
+      end
+      local h, c = ag.zeros(3, 2, {dtype = 'float64'}), ag.zeros(3, 2, {dtype = 'float64'})
+      local s = 0
+      for t = 1, 9 do
+        h, c = R.lstm_cell(x:select(2, t), h, c, u[1], u[2], u[3], u[4])
+        s = s + (h * c):sum()
+      end
+      s:backward()
+      local g = {}
+      for k = 1, 4 do g[k] = p[k].grad end
+      return g
+    end
+    for _, mask in ipairs({{false, false, true, true}, {false, true, false, false}, {true, true, false, false},
+                           {true, false, true, false}, {false, false, false, true}}) do
+      local a, b = run(mask, false), run(mask, true)
+      for k = 1, 4 do
+        if mask[k] then
+          assert.is_true(a[k]:allclose(b[k], 1e-12, 1e-12), 'parameter ' .. k)
+        else
+          assert.is_nil(a[k])
+        end
+      end
+    end
   end)
 
   it('deferred weight gradients accumulate across backward calls and honour retain_graph', function()

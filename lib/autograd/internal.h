@@ -101,6 +101,10 @@ const char *aga_type_name(int dtype);
  * took it (the formula then leaves gin[i] NULL), 0 when it cannot (compute it as usual),
  * -1 on error. */
 int aga_defer_outer(aga_node *n, int i, ag_tensor *A, ag_tensor *B);
+/* the same for targets sharing A: input mat_in[k]'s gradient is A^T Bs[k] (k < nmat) and
+ * input vec_in[k]'s is A^T 1, the column sums of A (k < nvec); all deferred, or none (0) */
+int aga_defer_grouped(aga_node *n, ag_tensor *A, int nmat, const int *mat_in, ag_tensor *const *Bs, int nvec,
+                      const int *vec_in);
 int aga_lazy_materialize(aga_node *n);   /* into n->grads[0]; frees the stack */
 void aga_lazy_free(aga_node *n);
 /* engine.c: add g to node n's pending gradient for output nr */

@@ -5,9 +5,10 @@
  *
  * First order (the usual backward, grad mode off): one fused kernel gives the
  * pre-activation gate gradients dG [B, 4H] and dc, then dx = dG w_ih, dh = dG w_hh,
- * dW_ih = dG^T x, dW_hh = dG^T h (cblas) and db = the column sums of dG. The weight
- * gradients of leaf weights are handed to the engine as factors instead (aga_defer_outer),
- * which sums a whole sequence's with one GEMM.
+ * dW_ih = dG^T x, dW_hh = dG^T h (cblas) and db = the column sums of dG. The weight and
+ * bias gradients of leaf parameters are handed to the engine as factors instead
+ * (aga_defer_grouped: dG stored once, [x | h | 1] beside it), which sums a whole
+ * sequence's with one GEMM.
  *
  * Under create_graph (grad mode on during backward), the formula instead recomputes the
  * cell from the saved inputs with differentiable aga_ ops and writes the same gradient
@@ -92,22 +93,31 @@ static int f_lstm_cell(aga_node *n, ag_tensor **gout, ag_tensor **gin) {
     if (needs(n, 1)) SET(1, pmm(s, dG, saved(s, n, 4)));
   }
   SET(2, dc);
-  ag_tensor *dGt = (needs(n, 3) || needs(n, 4)) ? track(s, agt_transpose(dG, 1, 2)) : NULL;
-  /* the weight gradients dG^T x and dG^T h: deferred to one GEMM over the whole sequence
-   * when the weights are leaves (lazy_grad.c), else computed here */
-  for (int k = 3; k <= 4; k++) {
-    if (!needs(n, k)) continue;
-    ag_tensor *src = saved(s, n, k - 3);
-    int d = src ? aga_defer_outer(n, k, dG, src) : 0;
+  /* the weight and bias gradients dG^T x, dG^T h and the column sums of dG: deferred to one
+   * GEMM over the whole sequence when the parameters are leaves (lazy_grad.c), else here */
+  int mat_in[2], vec_in[2], nmat = 0, nvec = 0;
+  ag_tensor *Bs[2];
+  for (int k = 3; k <= 4; k++)
+    if (needs(n, k)) { mat_in[nmat] = k; Bs[nmat++] = saved(s, n, k - 3); }
+  for (int k = 5; k <= 6; k++)
+    if (needs(n, k)) vec_in[nvec++] = k;
+  int d = 0;
+  for (int k = 0; k < nmat; k++)
+    if (!Bs[k]) S.failed = 1;
+  if (nmat + nvec > 0 && !S.failed) {
+    d = aga_defer_grouped(n, dG, nmat, mat_in, Bs, nvec, vec_in);
     if (d < 0) S.failed = 1;
-    else if (d == 0) SET(k, pmm(s, dGt, src));
   }
-  if (needs(n, 5) || needs(n, 6)) {
-    int64_t G = dG->sizes[1];
-    ag_tensor *db = track(s, agt_sum_to_size(dG, 1, &G));
-    SET(5, db);
-    /* each bias gets its own tensor: .grad buffers may be modified in place later */
-    if (needs(n, 6)) SET(6, needs(n, 5) ? (db ? track(s, agt_clone(db)) : NULL) : db);
+  if (d == 0 && !S.failed) {
+    ag_tensor *dGt = nmat ? track(s, agt_transpose(dG, 1, 2)) : NULL;
+    for (int k = 0; k < nmat; k++) SET(mat_in[k], pmm(s, dGt, Bs[k]));
+    if (nvec) {
+      int64_t G = dG->sizes[1];
+      ag_tensor *db = track(s, agt_sum_to_size(dG, 1, &G));
+      SET(5, db);
+      /* each bias gets its own tensor: .grad buffers may be modified in place later */
+      if (needs(n, 6)) SET(6, needs(n, 5) ? (db ? track(s, agt_clone(db)) : NULL) : db);
+    }
   }
   return done(s);
 }
