@@ -2,7 +2,7 @@
 -- F(4x4, 3x3) on AVX-512 CPUs (lib/tensor/conv_winograd.c): the forward, the input gradient
 -- (also conv_transpose2d with stride 1; as the exact adjoint of the forward's tiles when a
 -- sample is one work item, else as a convolution with the rotated kernel) and the weight
--- gradient, on shapes with channel
+-- gradient (both in one pass over the output gradient when a sample is one work item), on shapes with channel
 -- counts that are not multiples of 16, widths and heights that are not multiples of 4,
 -- padding 0/1/2 and per-dim padding, and more than 64 output channels. Compared with
 --   * ag's float64 convolution (the exact im2col path, itself checked against PyTorch to
@@ -68,6 +68,25 @@ describe('float32 3x3 stride-1 conv2d (Winograd F(4x4,3x3)) agrees with the floa
       against_float64(s[2], s[3], s[4], s[5], s[6], s[7])
     end)
   end
+
+  it('without a bias, and with only one of x and w requiring grad (one pass or the separate ones)', function()
+    local x, w = inputs(3, 9, 20, 12, 11)
+    local y32 = F.conv2d(x, w, nil, {padding = 1})
+    local gy = formula(y32.shape, 0.53, 0, 1, ag.cos)
+    local function grads(dtype, need_x, need_w)
+      local xr, wr = x:to(dtype):clone(), w:to(dtype):clone()
+      if need_x then xr:requires_grad_() end
+      if need_w then wr:requires_grad_() end
+      (F.conv2d(xr, wr, nil, {padding = 1}) * gy:to(dtype)):sum():backward()
+      return xr.grad, wr.grad
+    end
+    for _, m in ipairs({{true, true}, {true, false}, {false, true}}) do
+      local gx, gw = grads('float32', m[1], m[2])
+      local gx64, gw64 = grads('float64', m[1], m[2])
+      if m[1] then close(gx, gx64, 'input gradient') else assert.is_nil(gx) end
+      if m[2] then close(gw, gw64, 'weight gradient') else assert.is_nil(gw) end
+    end
+  end)
 
   it('a wide image splits into several bands of tile rows per sample', function()
     against_float64(1, 8, 8, 70, 300, 1)       -- 75 tiles a row: one tile row per work item

@@ -88,6 +88,17 @@ FORMULA(f_conv) {                 /* inputs x, w, b; saved x (for gw), w (for gx
   /* an expanded gradient (from sum()) is made dense once, not once per kernel */
   if (!agt_is_contiguous(g) && !aga_should_record(g) && (needs(n, 0) + need_w) > 1) g = track(s, agt_contiguous(g));
   if (!g) END;
+  if (!o.transposed && needs(n, 0) && need_w && !aga_grad_mode) {   /* first order: one pass when it can */
+    ag_tensor *x = saved(s, n, 0), *w = saved(s, n, 1), *gx = NULL, *gw = NULL, *gb = NULL;
+    int r = x && w ? agt_conv_backward_all(g, x, w, &o, &gx, &gw, need_b ? &gb : NULL) : -1;
+    if (r < 0) { S.failed = 1; END; }
+    if (r == 1) {
+      SET(0, track(s, gx));
+      SET(1, track(s, gw));
+      if (gb) SET(2, track(s, gb));
+      END;
+    }
+  }
   if (!o.transposed) {
     if (needs(n, 0)) {
       ag_conv_opts t = transpose_to(o, g->sizes, xs, ws);

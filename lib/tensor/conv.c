@@ -730,6 +730,34 @@ ag_tensor *agt_conv_weight_bias_grad(ag_tensor *gy, ag_tensor *x, const int64_t 
   return weight_grad(gy, x, w_sizes, o, gb);
 }
 
+int agt_conv_backward_all(ag_tensor *gy, ag_tensor *x, ag_tensor *w, const ag_conv_opts *o, ag_tensor **gx,
+                          ag_tensor **gw, ag_tensor **gb) {
+  *gx = *gw = NULL;
+  if (gb) *gb = NULL;
+  if (o->transposed || check_opts("ag.conv_backward", o) || gy->scalar_type != AG_FLOAT32 ||
+      x->scalar_type != AG_FLOAT32 || w->scalar_type != AG_FLOAT32 || o->nsp != 2 || x->ndim != 4 || w->ndim != 4 ||
+      gy->ndim != 4)
+    return 0;
+  geom g;
+  set_geom(&g, o, x->sizes, w->sizes);
+  if (gy->sizes[0] != g.N || gy->sizes[1] != g.O || gy->sizes[2] != g.OH || gy->sizes[3] != g.OW ||
+      w->sizes[1] != g.C || g.N == 0 || !fits_int(&g) || !wino_ok(&g, AG_FLOAT32, true))
+    return 0;
+  ag_tensor *gxt = agt_new_contig(4, x->sizes, AG_FLOAT32), *gwt = agt_new_contig(4, w->sizes, AG_FLOAT32);
+  ag_tensor *gbt = gb ? agt_new_contig(1, &g.O, AG_FLOAT32) : NULL;
+  ag_tensor *gc = contig(gy), *xc = contig(x), *wc = contig(w);
+  int rc = (!gxt || !gwt || (gb && !gbt) || !gc || !xc || !wc) ? -1 : 0;
+  if (!rc)
+    rc = agt_wino_backward_both(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, (float *)agt_ptr(gc), (float *)agt_ptr(xc),
+                                (float *)agt_ptr(wc), (float *)agt_ptr(gxt), (float *)agt_ptr(gwt),
+                                gbt ? (float *)agt_ptr(gbt) : NULL);
+  agt_release(gc); agt_release(xc); agt_release(wc);
+  if (rc) { agt_release(gxt); agt_release(gwt); agt_release(gbt); return -1; }
+  *gx = gxt; *gw = gwt;
+  if (gb) *gb = gbt;
+  return 1;
+}
+
 ag_tensor *agt_conv_bias_grad(ag_tensor *gy) {
   char b[256];
   if (gy->ndim < 2 || !agt_is_float(gy->scalar_type))

@@ -390,21 +390,32 @@ static inline void in_tile_adjoint(const float *v, int64_t xs, float *p, int64_t
     for (int c = 0; c < 6; c++) ST(p + r * rs + c * cs, LD(p + r * rs + c * cs) + d[r * 6 + c]);
 }
 
-/* The input gradient of one whole sample (g->nchunk == 1) as the exact adjoint of the
- * forward on the forward's own tiles: gM = A gy A^T, gV[xi] = gM[xi] U[xi]^T, and each
- * tile's B gV B^T added into a channels-last copy of the padded input (tiles overlap by two
- * rows and columns), which is then written to gx in NCHW. */
-static void dgrad_item(const wgeom *g, int64_t n, const float *gy, const float *Ut, float *gx, const wspace *w) {
-  int64_t nth = g->TH, nt = nth * g->TW, Cp = g->Cp, Op = g->Op, YW = 4 * g->TW, P = g->OH * g->OW;
-  int64_t HW = g->H * g->W, WP = g->WP;
-  if (g->O != Op || g->OW != YW || g->OH != 4 * nth)   /* else every element is written below */
+/* An item's output-gradient band (rows [oh0, oh0 + 4 nth) of sample gn) -> Y channels-last
+ * (zero beyond OH x OW), its bias sums added into db (when bias), and M = A gy A^T per tile */
+static void gy_transform(const wgeom *g, const wspace *w, const float *gn, int64_t oh0, int64_t nth, int bias) {
+  int64_t nt = nth * g->TW, Op = g->Op, YW = 4 * g->TW, P = g->OH * g->OW;
+  int64_t oh1 = imin(g->OH, oh0 + 4 * nth);
+  if (g->O != Op || g->OW != YW || oh1 - oh0 != 4 * nth)   /* else every element is written below */
     memset(w->Y, 0, sizeof(float) * (size_t)(4 * nth * YW * Op));
-  const float *gn = gy + n * g->O * P;
-  for (int64_t oh = 0; oh < g->OH; oh++) {
-    float *yr = w->Y + oh * YW * Op;
+  for (int64_t oh = oh0; oh < oh1; oh++) {
+    float *yr = w->Y + (oh - oh0) * YW * Op;
     for (int64_t o = 0; o < g->O; o += 16)
       for (int64_t ow = 0; ow < g->OW; ow += 16)
         tr_block(gn + o * P + oh * g->OW + ow, P, imin(16, g->O - o), imin(16, g->OW - ow), yr + ow * Op + o, Op);
+  }
+  if (bias) {   /* the bias gradient from the same channels-last band, summed in double */
+    for (int64_t o = 0; o < Op; o += 16) {
+      __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+      for (int64_t oh = oh0; oh < oh1; oh++) {
+        const float *yr = w->Y + (oh - oh0) * YW * Op + o;
+        __m512 rs = _mm512_setzero_ps();
+        for (int64_t ow = 0; ow < g->OW; ow++) rs = _mm512_add_ps(rs, _mm512_loadu_ps(yr + ow * Op));
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(rs)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(rs), 1))));
+      }
+      _mm512_storeu_pd(w->db + o, _mm512_add_pd(_mm512_loadu_pd(w->db + o), lo));
+      _mm512_storeu_pd(w->db + o + 8, _mm512_add_pd(_mm512_loadu_pd(w->db + o + 8), hi));
+    }
   }
   for (int64_t ti = 0; ti < nth; ti++)
     for (int64_t tj = 0; tj < g->TW; tj++) {
@@ -412,6 +423,14 @@ static void dgrad_item(const wgeom *g, int64_t n, const float *gy, const float *
       for (int64_t o = 0; o < Op; o += 16)
         gy_tile(w->Y + (4 * ti * YW + 4 * tj) * Op + o, YW * Op, Op, w->M + t * Op + o, nt * Op);
     }
+}
+
+/* The input gradient of one whole sample (g->nchunk == 1) from its transformed output
+ * gradient M, as the exact adjoint of the forward on the forward's own tiles:
+ * gV[xi] = M[xi] U[xi]^T, and each tile's B gV B^T added into a channels-last copy of the
+ * padded input (tiles overlap by two rows and columns), which is then written to gx (NCHW). */
+static void dgrad_finish(const wgeom *g, const wspace *w, const float *Ut, float *gxn) {
+  int64_t nth = g->TH, nt = nth * g->TW, Cp = g->Cp, Op = g->Op, HW = g->H * g->W, WP = g->WP;
   for (int xi = 0; xi < NXI; xi++)
     gemm(nt, Cp, Op, w->M + xi * nt * Op, Op, 1, Ut + xi * Op * Cp, Cp, w->V + xi * nt * Cp, Cp, 0);
   memset(w->xs, 0, sizeof(float) * (size_t)((4 * nth + 2) * WP * Cp));
@@ -421,13 +440,17 @@ static void dgrad_item(const wgeom *g, int64_t n, const float *gy, const float *
       float *base = w->xs + (4 * ti * WP + 4 * tj) * Cp;
       for (int64_t c = 0; c < Cp; c += 16) in_tile_adjoint(w->V + t * Cp + c, nt * Cp, base + c, WP * Cp, Cp);
     }
-  float *gxn = gx + n * g->C * HW;
   for (int64_t h = 0; h < g->H; h++) {
     const float *row = w->xs + ((h + g->ph) * WP + g->pw) * Cp;
     for (int64_t c = 0; c < g->C; c += 16)
       for (int64_t x0 = 0; x0 < g->W; x0 += 16)
         tr_block(row + x0 * Cp + c, Cp, imin(16, g->W - x0), imin(16, g->C - c), gxn + c * HW + h * g->W + x0, HW);
   }
+}
+
+static void dgrad_item(const wgeom *g, int64_t n, const float *gy, const float *Ut, float *gx, const wspace *w) {
+  gy_transform(g, w, gy + n * g->O * g->OH * g->OW, 0, g->TH, 0);
+  dgrad_finish(g, w, Ut, gx + n * g->C * g->H * g->W);
 }
 
 static int wino_dgrad_adjoint(const wgeom *g, const float *gy, const float *w, float *gx) {
@@ -465,83 +488,54 @@ int agt_wino_backward_data(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O
 }
 
 /* ---- weight gradient ---- */
-static void wgrad_item(const wgeom *g, int64_t it, const float *gy, const float *x, const wspace *w, int bias) {
-  int64_t n, th0, nth;
-  item_rows(g, it, &n, &th0, &nth);
-  int64_t nt = nth * g->TW, Cp = g->Cp, Op = g->Op, YW = 4 * g->TW, P = g->OH * g->OW;
-  pack_in(g, x + n * g->C * g->H * g->W, 4 * th0, 4 * nth + 2, w->xs);
-  item_in(g, w, nth);
-  /* the output gradient's band, channels-last, zero beyond OH x OW */
-  int64_t oh0 = 4 * th0, oh1 = imin(g->OH, 4 * (th0 + nth));
-  if (g->O != Op || g->OW != YW || oh1 - oh0 != 4 * nth)   /* else every element is written below */
-    memset(w->Y, 0, sizeof(float) * (size_t)(4 * nth * YW * Op));
-  const float *gn = gy + n * g->O * P;
-  for (int64_t oh = oh0; oh < oh1; oh++) {
-    float *yr = w->Y + (oh - oh0) * YW * Op;
-    for (int64_t o = 0; o < g->O; o += 16)
-      for (int64_t ow = 0; ow < g->OW; ow += 16)
-        tr_block(gn + o * P + oh * g->OW + ow, P, imin(16, g->O - o), imin(16, g->OW - ow), yr + ow * Op + o, Op);
-  }
-  if (bias) {   /* the bias gradient from the same channels-last band, summed in double */
-    for (int64_t o = 0; o < Op; o += 16) {
-      __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-      for (int64_t oh = oh0; oh < oh1; oh++) {
-        const float *yr = w->Y + (oh - oh0) * YW * Op + o;
-        __m512 rs = _mm512_setzero_ps();
-        for (int64_t ow = 0; ow < g->OW; ow++) rs = _mm512_add_ps(rs, _mm512_loadu_ps(yr + ow * Op));
-        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(rs)));
-        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(rs), 1))));
-      }
-      _mm512_storeu_pd(w->db + o, _mm512_add_pd(_mm512_loadu_pd(w->db + o), lo));
-      _mm512_storeu_pd(w->db + o + 8, _mm512_add_pd(_mm512_loadu_pd(w->db + o + 8), hi));
-    }
-  }
-  for (int64_t ti = 0; ti < nth; ti++)
-    for (int64_t tj = 0; tj < g->TW; tj++) {
-      int64_t t = ti * g->TW + tj;
-      for (int64_t o = 0; o < Op; o += 16)
-        gy_tile(w->Y + (4 * ti * YW + 4 * tj) * Op + o, YW * Op, Op, w->M + t * Op + o, nt * Op);
-    }
-  /* dU[xi][c][o] += sum_t V[xi][t][c] M[xi][t][o] */
+/* dU[xi][c][o] += sum_t V[xi][t][c] M[xi][t][o] over an item's nt tiles */
+static void wgrad_accumulate(const wgeom *g, const wspace *w, int64_t nt) {
+  int64_t Cp = g->Cp, Op = g->Op;
   for (int xi = 0; xi < NXI; xi++)
     gemm(Cp, Op, nt, w->V + xi * nt * Cp, 1, Cp, w->M + xi * nt * Op, Op, w->dU + xi * Cp * Op, Op, 1);
 }
 
-int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
-                             const float *gy, const float *x, float *gw, float *gb) {
-  wgeom g;
-  set_wgeom(&g, N, C, H, W, O, ph, pw);
-  int nth = threads_for(&g);
-  int64_t per = ws_floats(&g, 1), bytes = (int64_t)sizeof(float) * nth * per;
-  float *buf = ag_alloc(bytes);
-  if (!buf) return -1;
-  int64_t items = g.N * g.nchunk, ulen = NXI * g.Cp * g.Op;
-  #pragma omp parallel num_threads(nth)
-  {
-    wspace w = ws_at(&g, buf + omp_get_thread_num() * per, 1);
-    memset(w.dU, 0, sizeof(float) * (size_t)ulen);
-    memset(w.db, 0, sizeof(double) * (size_t)g.Op);
-    #pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) wgrad_item(&g, it, gy, x, &w, gb != NULL);
-  }
-  /* sum the threads' accumulators, then gw = G^T dU G per (o, c) */
-  float *dU = ws_at(&g, buf, 1).dU;
+static void wgrad_item(const wgeom *g, int64_t it, const float *gy, const float *x, const wspace *w, int bias) {
+  int64_t n, th0, nth;
+  item_rows(g, it, &n, &th0, &nth);
+  pack_in(g, x + n * g->C * g->H * g->W, 4 * th0, 4 * nth + 2, w->xs);
+  item_in(g, w, nth);
+  gy_transform(g, w, gy + n * g->O * g->OH * g->OW, 4 * th0, nth, bias);
+  wgrad_accumulate(g, w, nth * g->TW);
+}
+
+/* both gradients of one whole sample (g->nchunk == 1) from one pass over its gy: the
+ * weight gradient's terms first (x's transform in V), then the input gradient (V reused) */
+static void both_item(const wgeom *g, int64_t n, const float *gy, const float *x, const float *Ut, float *gx,
+                      const wspace *w, int bias) {
+  gy_transform(g, w, gy + n * g->O * g->OH * g->OW, 0, g->TH, bias);
+  pack_in(g, x + n * g->C * g->H * g->W, 0, 4 * g->TH + 2, w->xs);
+  item_in(g, w, g->TH);
+  wgrad_accumulate(g, w, g->TH * g->TW);
+  dgrad_finish(g, w, Ut, gx + n * g->C * g->H * g->W);
+}
+
+/* sum the threads' accumulators (nth workspaces of per floats at buf), then
+ * gw = G^T dU G per (o, c) and the bias sums */
+static void wgrad_reduce(const wgeom *g, float *buf, int64_t per, int nth, float *gw, float *gb) {
+  int64_t ulen = NXI * g->Cp * g->Op, O = g->O, C = g->C;
+  float *dU = ws_at(g, buf, 1).dU;
   for (int t = 1; t < nth; t++) {
-    const float *d = ws_at(&g, buf + t * per, 1).dU;
+    const float *d = ws_at(g, buf + t * per, 1).dU;
     #pragma omp parallel for schedule(static) if (ulen >= AG_PARALLEL_GRAIN)
     for (int64_t i = 0; i < ulen; i++) dU[i] += d[i];
   }
   if (gb)
     for (int64_t o = 0; o < O; o++) {
       double t = 0;
-      for (int th = 0; th < nth; th++) t += ws_at(&g, buf + th * per, 1).db[o];
+      for (int th = 0; th < nth; th++) t += ws_at(g, buf + th * per, 1).db[o];
       gb[o] = (float)t;
     }
   #pragma omp parallel for schedule(static) if (O * C >= 256)
   for (int64_t o = 0; o < O; o++)
     for (int64_t c = 0; c < C; c++) {
       double u[6][6], t[3][6];
-      for (int xi = 0; xi < NXI; xi++) u[xi / 6][xi % 6] = dU[xi * ulen / NXI + c * g.Op + o];
+      for (int xi = 0; xi < NXI; xi++) u[xi / 6][xi % 6] = dU[xi * ulen / NXI + c * g->Op + o];
       for (int i = 0; i < 3; i++)
         for (int b = 0; b < 6; b++) {
           double s = 0;
@@ -555,7 +549,56 @@ int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t
           gw[(o * C + c) * 9 + i * 3 + j] = (float)s;
         }
     }
+}
+
+int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
+                             const float *gy, const float *x, float *gw, float *gb) {
+  wgeom g;
+  set_wgeom(&g, N, C, H, W, O, ph, pw);
+  int nth = threads_for(&g);
+  int64_t per = ws_floats(&g, 1), bytes = (int64_t)sizeof(float) * nth * per;
+  float *buf = ag_alloc(bytes);
+  if (!buf) return -1;
+  int64_t items = g.N * g.nchunk;
+  #pragma omp parallel num_threads(nth)
+  {
+    wspace w = ws_at(&g, buf + omp_get_thread_num() * per, 1);
+    memset(w.dU, 0, sizeof(float) * (size_t)(NXI * g.Cp * g.Op));
+    memset(w.db, 0, sizeof(double) * (size_t)g.Op);
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) wgrad_item(&g, it, gy, x, &w, gb != NULL);
+  }
+  wgrad_reduce(&g, buf, per, nth, gw, gb);
   ag_free(buf, bytes);
+  return 0;
+}
+
+int agt_wino_backward_both(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
+                           const float *gy, const float *x, const float *w, float *gx, float *gw, float *gb) {
+  wgeom g;
+  set_wgeom(&g, N, C, H, W, O, ph, pw);
+  if (g.nchunk != 1) {   /* a sample spans several items: the two passes */
+    int rc = agt_wino_backward_data(N, C, H, W, O, ph, pw, gy, w, gx);
+    return rc ? rc : agt_wino_backward_weight(N, C, H, W, O, ph, pw, gy, x, gw, gb);
+  }
+  int64_t ub;
+  float *Ut = kernels_swap(w, g.O, g.C, 0, 1, g.Op, g.Cp, &ub);   /* Ut[xi][o][c] */
+  if (!Ut) return -1;
+  int nth = threads_for(&g);
+  int64_t per = ws_floats(&g, 1), bytes = (int64_t)sizeof(float) * nth * per;
+  float *buf = ag_alloc(bytes);
+  if (!buf) { ag_free(Ut, ub); return -1; }
+  #pragma omp parallel num_threads(nth)
+  {
+    wspace ws = ws_at(&g, buf + omp_get_thread_num() * per, 1);
+    memset(ws.dU, 0, sizeof(float) * (size_t)(NXI * g.Cp * g.Op));
+    memset(ws.db, 0, sizeof(double) * (size_t)g.Op);
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < g.N; n++) both_item(&g, n, gy, x, Ut, gx, &ws, gb != NULL);
+  }
+  wgrad_reduce(&g, buf, per, nth, gw, gb);
+  ag_free(buf, bytes);
+  ag_free(Ut, ub);
   return 0;
 }
 

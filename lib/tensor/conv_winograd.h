@@ -26,4 +26,10 @@ int agt_wino_backward_data(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O
  * samples and positions, from the same pass over gy. */
 int agt_wino_backward_weight(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
                              const float *gy, const float *x, float *gw, float *gb);
+
+/* the input, weight and bias (gb may be NULL) gradients of that convolution together: one
+ * pass over gy per sample when a sample is one work item (gy repacked and transformed once
+ * for both), else the two functions above; gx and gw are overwritten. */
+int agt_wino_backward_both(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
+                           const float *gy, const float *x, const float *w, float *gx, float *gw, float *gb);
 #endif

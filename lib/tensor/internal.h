@@ -61,6 +61,11 @@ ag_tensor *agt_relu_backward_ex(ag_tensor *g, ag_tensor *r, int overwrite_g);
 struct ag_conv_opts;
 ag_tensor *agt_conv_weight_bias_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes,
                                      const struct ag_conv_opts *o, ag_tensor **gb);
+/* the input, weight and (gb not NULL) bias gradients of a float32 conv2d in one pass over gy
+ * (Winograd layers); 1 when done, 0 when the caller must use the separate functions, -1 on
+ * error */
+int agt_conv_backward_all(ag_tensor *gy, ag_tensor *x, ag_tensor *w, const struct ag_conv_opts *o, ag_tensor **gx,
+                          ag_tensor **gw, ag_tensor **gb);
 
 /* cpu.c: 1 when the CPU has AVX-512F and FMA (asked once) */
 int agt_cpu_avx512(void);
