@@ -282,16 +282,6 @@ static void item_in(const wgeom *g, const wspace *w, int64_t nth) {
     }
 }
 
-/* n floats from a warm scratch to a cold destination: streaming stores (no read of the
- * destination's lines first) when it is 64-byte aligned, else memcpy */
-static void copy_out(float *dst, const float *src, int64_t n) {
-  if (((uintptr_t)dst & 63) != 0 || n < 16) { memcpy(dst, src, sizeof(float) * (size_t)n); return; }
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
-  if (i < n) memcpy(dst + i, src + i, sizeof(float) * (size_t)(n - i));
-  _mm_sfence();
-}
-
 static void fwd_item(const wgeom *g, int64_t it, const float *x, const float *U, const float *bias, float *y,
                      const wspace *w) {
   int64_t n, th0, nth;
@@ -324,7 +314,7 @@ static void fwd_item(const wgeom *g, int64_t it, const float *x, const float *U,
         for (int64_t l = 0; l < ol; l++) _mm512_mask_storeu_ps(yn + (o0 + l) * P + oh * g->OW + ow, lanes(wc), r[l]);
       }
   }
-  if (g->nchunk == 1) copy_out(y + n * g->O * P, w->Z, g->O * P);
+  if (g->nchunk == 1) agt_copy_streaming(y + n * g->O * P, w->Z, g->O * P);
 }
 
 static int threads_for(const wgeom *g) {
@@ -466,7 +456,7 @@ static void dgrad_finish(const wgeom *g, const wspace *w, const float *Ut, float
       for (int64_t x0 = 0; x0 < g->W; x0 += 16)
         tr_block(row + x0 * Cp + c, Cp, imin(16, g->W - x0), imin(16, g->C - c), w->Z + c * HW + h * g->W + x0, HW);
   }
-  copy_out(gxn, w->Z, g->C * HW);
+  agt_copy_streaming(gxn, w->Z, g->C * HW);
 }
 
 static void dgrad_item(const wgeom *g, int64_t n, const float *gy, const float *Ut, float *gx, const wspace *w) {

@@ -67,6 +67,10 @@ ag_tensor *agt_conv_weight_bias_grad(ag_tensor *gy, ag_tensor *x, const int64_t 
 int agt_conv_backward_all(ag_tensor *gy, ag_tensor *x, ag_tensor *w, const struct ag_conv_opts *o, ag_tensor **gx,
                           ag_tensor **gw, ag_tensor **gb);
 
+/* stream_copy.c: n floats from a warm scratch to a cold, fresh destination with streaming
+ * stores (memcpy when dst is not 64-byte aligned or the CPU lacks AVX-512) */
+void agt_copy_streaming(float *dst, const float *src, int64_t n);
+
 /* cpu.c: 1 when the CPU has AVX-512F and FMA (asked once) */
 int agt_cpu_avx512(void);
 
