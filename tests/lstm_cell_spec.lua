@@ -95,8 +95,8 @@ describe('F.lstm_cell (fused)', function()
   end)
 
   it('gives float32 dx and dh (one paired product on AVX-512) as float64 does, at training sizes', function()
-    -- batch 32 (one row block), 70 (two, the second partial), input sizes that leave partial tiles
-    for _, sz in ipairs({{32, 128, 256}, {70, 13, 40}, {3, 29, 20}}) do
+    -- batch 32 (one row block), 70 (two, the second partial), 130 (the two-GEMM path), partial tiles
+    for _, sz in ipairs({{32, 128, 256}, {70, 13, 40}, {3, 29, 20}, {130, 20, 16}}) do
       local a = rand_inputs('float32', sz[1], sz[2], sz[3], true)
       local a64 = {}
       for k = 1, 7 do a64[k] = a[k]:detach():to('float64'):requires_grad_() end

@@ -27,10 +27,16 @@
 
 #include "avx512_tr16.h"
 
-/* out = alpha * acc + beta * out (beta 0: out not read), lanes masked */
-static inline __attribute__((always_inline)) void put(float *p, __mmask16 m, __m512 acc, float alpha, float beta) {
-  __m512 v = _mm512_mul_ps(acc, _mm512_set1_ps(alpha));
-  if (beta != 0) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p), _mm512_set1_ps(beta), v);
+/* what happens to a finished product: C = alpha * AB + beta * C (beta 0: C not read), plus
+ * bias[n] on every row when bias is not NULL */
+typedef struct { float alpha, beta; const float *bias; } epilogue;
+
+/* out = alpha * acc + beta * out (+ bias, the 16 columns from col), lanes masked */
+static inline __attribute__((always_inline)) void put(float *p, __mmask16 m, __m512 acc, const epilogue *e,
+                                                      int64_t col) {
+  __m512 v = _mm512_mul_ps(acc, _mm512_set1_ps(e->alpha));
+  if (e->beta != 0) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p), _mm512_set1_ps(e->beta), v);
+  if (e->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, e->bias + col));
   _mm512_mask_storeu_ps(p, m, v);
 }
 
@@ -42,7 +48,7 @@ typedef struct { const float *a; int64_t lda; const float *W; int64_t sr, sk, K;
  * terms' A_s^T stacked (sum K_s rows x 16*MV) */
 static inline __attribute__((always_inline)) void nt_tile(const int MV, const int R, int64_t M, const term *ts,
                                                           int nterm, int64_t n0, int64_t nr, const float *At,
-                                                          float *C, int64_t ldc, float alpha, float beta) {
+                                                          float *C, int64_t ldc, const epilogue *e) {
   __m512 acc[16][4];
   for (int r = 0; r < R; r++)
     for (int v = 0; v < MV; v++) acc[r][v] = _mm512_setzero_ps();
@@ -81,16 +87,16 @@ static inline __attribute__((always_inline)) void nt_tile(const int MV, const in
     for (int r = 0; r < 16; r++) t[r] = r < R ? acc[r][v] : _mm512_setzero_ps();
     tr16(t);
     int64_t mrows = M - 16 * v < 16 ? M - 16 * v : 16;
-    for (int64_t i = 0; i < mrows; i++) put(C + n0 + (16 * v + i) * ldc, lanes(nr), t[i], alpha, beta);
+    for (int64_t i = 0; i < mrows; i++) put(C + n0 + (16 * v + i) * ldc, lanes(nr), t[i], e, n0);
   }
 }
 
 #define NT_CASE(MV, R)                                                                                   \
   static void nt_##MV(int64_t M, int64_t N, const term *ts, int nterm, const float *At, float *C,        \
-                      int64_t ldc, float alpha, float beta, int64_t t0, int64_t t1) {                    \
+                      int64_t ldc, const epilogue *e, int64_t t0, int64_t t1) {                          \
     for (int64_t t = t0; t < t1; t++) {                                                                  \
       int64_t n0 = t * R, nr = N - n0 < R ? N - n0 : R;                                                  \
-      nt_tile(MV, R, M, ts, nterm, n0, nr, At, C, ldc, alpha, beta);                                     \
+      nt_tile(MV, R, M, ts, nterm, n0, nr, At, C, ldc, e);                                               \
     }                                                                                                    \
   }
 NT_CASE(1, 16)
@@ -127,13 +133,13 @@ static int team(double mnk, int64_t tiles) {
 
 /* tiles [t0, t1) of one output */
 static void nt_range(int MV, int64_t m, int64_t n, const term *ts, int nterm, const float *At, float *c,
-                     int64_t ldc, float alpha, float beta, int64_t t0, int64_t t1) {
+                     int64_t ldc, const epilogue *e, int64_t t0, int64_t t1) {
   if (t0 >= t1) return;
   switch (MV) {
-  case 1: nt_1(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
-  case 2: nt_2(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
-  case 3: nt_3(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
-  default: nt_4(m, n, ts, nterm, At, c, ldc, alpha, beta, t0, t1); break;
+  case 1: nt_1(m, n, ts, nterm, At, c, ldc, e, t0, t1); break;
+  case 2: nt_2(m, n, ts, nterm, At, c, ldc, e, t0, t1); break;
+  case 3: nt_3(m, n, ts, nterm, At, c, ldc, e, t0, t1); break;
+  default: nt_4(m, n, ts, nterm, At, c, ldc, e, t0, t1); break;
   }
 }
 
@@ -141,7 +147,7 @@ static int tile_rows(int MV) { return MV == 1 ? 16 : MV == 2 ? 12 : MV == 3 ? 8 
 
 /* one block of at most SMALL_M rows (the terms' A pointers already offset to it), with a
  * buffer of sum K_s * 64 floats for the stacked A^T */
-static void small_block(int64_t m, int64_t n, const term *ts, int nterm, float alpha, float beta, float *c,
+static void small_block(int64_t m, int64_t n, const term *ts, int nterm, const epilogue *e, float *c,
                         int64_t ldc, float *At) {
   int64_t ktot = 0;
   for (int s = 0; s < nterm; s++) ktot += ts[s].K;
@@ -161,7 +167,7 @@ static void small_block(int64_t m, int64_t n, const term *ts, int nterm, float a
       Ak += K * 16 * MV;
     }
     #pragma omp barrier
-    nt_range(MV, m, n, ts, nterm, At, c, ldc, alpha, beta, tiles * th / nth, tiles * (th + 1) / nth);
+    nt_range(MV, m, n, ts, nterm, At, c, ldc, e, tiles * th / nth, tiles * (th + 1) / nth);
   }
 }
 
@@ -179,13 +185,14 @@ static void pair_block(int64_t m, int64_t k, const float *a, int64_t lda, const 
     pack_at(m, MV, a, lda, k0, k1 < k ? k1 : k, At);
     #pragma omp barrier
     int64_t r0 = tiles * th / nth, r1 = tiles * (th + 1) / nth;
-    nt_range(MV, m, n1, t1, 1, At, c1, ldc1, 1.0f, 0.0f, r0, r1 < tiles1 ? r1 : tiles1);
-    nt_range(MV, m, n2, t2, 1, At, c2, ldc2, 1.0f, 0.0f, r0 > tiles1 ? r0 - tiles1 : 0, r1 - tiles1);
+    epilogue e = {1.0f, 0.0f, NULL};
+    nt_range(MV, m, n1, t1, 1, At, c1, ldc1, &e, r0, r1 < tiles1 ? r1 : tiles1);
+    nt_range(MV, m, n2, t2, 1, At, c2, ldc2, &e, r0 > tiles1 ? r0 - tiles1 : 0, r1 - tiles1);
   }
 }
 
 /* C = alpha * sum_s A_s W_s^T + beta C over nterm terms; 0 when the shape is not for us */
-static int small_terms(int64_t m, int64_t n, term *ts, int nterm, float alpha, float beta, float *c, int64_t ldc) {
+static int small_terms(int64_t m, int64_t n, term *ts, int nterm, const epilogue *e, float *c, int64_t ldc) {
   int64_t ktot = 0;
   for (int s = 0; s < nterm; s++) {
     if (ts[s].K <= 0) return 0;
@@ -203,7 +210,7 @@ static int small_terms(int64_t m, int64_t n, term *ts, int nterm, float alpha, f
   for (int64_t m0 = 0; m0 < m; m0 += SMALL_M) {   /* blocks of 64 rows */
     int64_t mb = m - m0 < SMALL_M ? m - m0 : SMALL_M;
     for (int s = 0; s < nterm; s++) ts[s].a = a0[s] + m0 * ts[s].lda;
-    small_block(mb, n, ts, nterm, alpha, beta, c + m0 * ldc, ldc, At);
+    small_block(mb, n, ts, nterm, e, c + m0 * ldc, ldc, At);
   }
   if (in_par) free(At);
   else ag_free(At, bytes);
@@ -215,14 +222,16 @@ int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
   if (ta) return 0;
   /* W(r, k): for A W^T, b is W (n x k, rows ldb apart); for A B, b is B (k x n), W = B^T */
   term t = {a, lda, b, tb ? ldb : 1, tb ? 1 : ldb, k};
-  return small_terms(m, n, &t, 1, alpha, beta, c, ldc);
+  epilogue e = {alpha, beta, NULL};
+  return small_terms(m, n, &t, 1, &e, c, ldc);
 }
 
 int agt_sgemm_small_nt2(int64_t m, int64_t n, const float *a1, int64_t lda1, const float *w1, int64_t ldw1,
                         int64_t k1, const float *a2, int64_t lda2, const float *w2, int64_t ldw2, int64_t k2,
-                        float beta, float *c, int64_t ldc) {
+                        float beta, const float *bias, float *c, int64_t ldc) {
   term ts[2] = {{a1, lda1, w1, ldw1, 1, k1}, {a2, lda2, w2, ldw2, 1, k2}};
-  return small_terms(m, n, ts, 2, 1.0f, beta, c, ldc);
+  epilogue e = {1.0f, beta, bias};
+  return small_terms(m, n, ts, 2, &e, c, ldc);
 }
 
 int agt_sgemm_small_nn2(int64_t m, int64_t k, const float *a, int64_t lda, const float *b1, int64_t ldb1, int64_t n1,

@@ -78,10 +78,11 @@ int agt_cpu_avx512(void);
  * the caller must (another shape, no AVX-512, out of memory). */
 int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-/* C = A1 W1^T + A2 W2^T + beta C in one pass (an LSTM cell's two products); 0: not taken */
+/* C = A1 W1^T + A2 W2^T + beta C (+ bias[n] on every row when bias is not NULL) in one pass
+ * (an LSTM cell's two products and its biases); 0: not taken */
 int agt_sgemm_small_nt2(int64_t m, int64_t n, const float *a1, int64_t lda1, const float *w1, int64_t ldw1,
                         int64_t k1, const float *a2, int64_t lda2, const float *w2, int64_t ldw2, int64_t k2,
-                        float beta, float *c, int64_t ldc);
+                        float beta, const float *bias, float *c, int64_t ldc);
 /* C1 = A B1 and C2 = A B2 (A m x k; B1 k x n1, B2 k x n2) with A^T packed once; 0: not taken */
 int agt_sgemm_small_nn2(int64_t m, int64_t k, const float *a, int64_t lda, const float *b1, int64_t ldb1, int64_t n1,
                         float *c1, int64_t ldc1, const float *b2, int64_t ldb2, int64_t n2, float *c2, int64_t ldc2);

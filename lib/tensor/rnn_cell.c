@@ -155,24 +155,26 @@ int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_
     /* float32: the products go to a scratch block that the allocator hands back every step
      * (warm in cache); the pointwise pass then writes the saved activations in one
      * sequential stream, instead of the products missing on a fresh buffer tile by tile */
-    int64_t sbytes = dt == AG_FLOAT32 ? B * G * es : 0;
+    int64_t sbytes = dt == AG_FLOAT32 ? (B + 1) * G * es : 0;
     char *scratch = sbytes ? ag_alloc(sbytes) : NULL;
     if (sbytes && !scratch) goto out;
     if (scratch) { gp = scratch; ld = G; }
-    int acc = 0;
-    if (bi || bh) {   /* every row starts as b_ih + b_hh */
+    /* the biases' sum, one row (float32: after the scratch block, for the GEMM's epilogue) */
+    char *bsum = scratch ? scratch + B * G * es : gp;
+    if (bi || bh)
       for (int64_t j = 0; j < G; j++) {
         double v = (bi ? agt_load(dt, agt_ptr(bi) + j * es) : 0) + (bh ? agt_load(dt, agt_ptr(bh) + j * es) : 0);
-        agt_store(dt, gp + j * es, v);
+        agt_store(dt, bsum + j * es, v);
       }
-      for (int64_t r = 1; r < B; r++) memcpy(gp + r * ld * es, gp, (size_t)(G * es));
-      acc = 1;
-    }
-    /* float32: both products in one pass over the gates when gemm_small takes the shape */
+    /* float32: both products and the biases in one pass over the gates when gemm_small takes
+     * the shape; otherwise every row starts as the biases and two GEMMs add onto it */
     if (!(dt == AG_FLOAT32 && agt_sgemm_small_nt2(B, G, (const float *)agt_ptr(xc), row_stride(xc),
                                                    (const float *)agt_ptr(wi), In, In, (const float *)agt_ptr(hc),
-                                                   row_stride(hc), (const float *)agt_ptr(wh), H, H,
-                                                   acc ? 1.0f : 0.0f, (float *)gp, ld))) {
+                                                   row_stride(hc), (const float *)agt_ptr(wh), H, H, 0.0f,
+                                                   bi || bh ? (const float *)bsum : NULL, (float *)gp, ld))) {
+      int acc = bi || bh;
+      if (acc)
+        for (int64_t r = bsum == gp ? 1 : 0; r < B; r++) memcpy(gp + r * ld * es, bsum, (size_t)(G * es));
       gemm_nt(dt, B, G, In, agt_ptr(xc), row_stride(xc), agt_ptr(wi), gp, ld, acc);
       gemm_nt(dt, B, G, H, agt_ptr(hc), row_stride(hc), agt_ptr(wh), gp, ld, 1);
     }
