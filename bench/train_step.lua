@@ -9,7 +9,8 @@
 -- allocator cache reaches its steady state), then BENCH_STEPS single steps (31) timed; the
 -- median (and min, and mean: GC pauses included) in ms, with the medians of the forward (+loss), backward and optimizer phases and
 -- of the process CPU time per step (all threads: work plus any spin-waiting). 2 threads each side (BENCH_THREADS). BENCH_CASES=mlp,char picks cases;
--- BENCH_NO_TORCH=1 skips PyTorch (for perf record). Prints RESULT lines, then a table.
+-- BENCH_NO_TORCH=1 skips PyTorch (for perf record); BENCH_ROUNDS=n alternates the two sides n
+-- times and keeps each side's best round. Prints RESULT lines, then a table.
 package.path = (arg[0]:match('^(.*)/') or '.') .. '/?.lua;' .. package.path
 local U = require 'bench_util'
 local ag = require 'ag'
@@ -105,29 +106,33 @@ end
 
 local cases = {{'mlp', mlp_case, 0.6}, {'cnn', cnn_case, 0.3}, {'char', char_case, 0.25}}
 local only = os.getenv('BENCH_CASES')
-local mine = {}
-for _, c in ipairs(cases) do
-  if not only or (',' .. only .. ','):find(',' .. c[1] .. ',', 1, true) then
-    local r = time_steps(c[2]())
-    mine[c[1]] = r
-    U.result('train_step_' .. c[1] .. '_ms', r[1])
-    U.result('train_step_' .. c[1] .. '_min_ms', r[2])
-    U.result('train_step_' .. c[1] .. '_forward_ms', r[3])
-    U.result('train_step_' .. c[1] .. '_backward_ms', r[4])
-    U.result('train_step_' .. c[1] .. '_optimizer_ms', r[5])
-    U.result('train_step_' .. c[1] .. '_cpu_ms', r[6])
-    U.result('train_step_' .. c[1] .. '_mean_ms', r[7])
-    collectgarbage()
+-- BENCH_ROUNDS (default 1) rounds, each timing ag's cases and then (unless BENCH_NO_TORCH=1)
+-- PyTorch's, so both sides see the same stretches of a shared machine's load; each side
+-- keeps its best round (the smallest median) per number.
+local rounds = tonumber(os.getenv('BENCH_ROUNDS')) or 1
+local mine, theirs = {}, {}
+for round = 1, rounds do
+  for _, c in ipairs(cases) do
+    if not only or (',' .. only .. ','):find(',' .. c[1] .. ',', 1, true) then
+      local r = time_steps(c[2]())
+      local keys = {'_ms', '_min_ms', '_forward_ms', '_backward_ms', '_optimizer_ms', '_cpu_ms', '_mean_ms'}
+      for i, key in ipairs(keys) do U.result('train_step_' .. c[1] .. key, r[i]) end
+      local m = mine[c[1]] or {}
+      for i = 1, #keys do m[i] = math.min(m[i] or math.huge, r[i]) end
+      mine[c[1]] = m
+      collectgarbage()
+    end
+  end
+  if os.getenv('BENCH_NO_TORCH') ~= '1' then
+    for _, line in ipairs(U.torch_lines('train_step.py')) do   -- PyTorch's better number of its two runs
+      print(line)
+      local k, v = line:match('^RESULT train_step_(.-)_ms_torch (%S+)')
+      if k then theirs[k] = math.min(theirs[k] or math.huge, tonumber(v)) end
+    end
   end
 end
 
 if os.getenv('BENCH_NO_TORCH') ~= '1' then
-  local theirs = {}
-  for _, line in ipairs(U.torch_lines('train_step.py')) do   -- PyTorch's better number of its two runs
-    print(line)
-    local k, v = line:match('^RESULT train_step_(.-)_ms_torch (%S+)')
-    if k then theirs[k] = math.min(theirs[k] or math.huge, tonumber(v)) end
-  end
   local function fmt(v) return v and string.format('%.2f', v) or '-' end
   io.stderr:write(string.format('%-20s %10s %10s %7s %8s\n', 'one step', 'ag ms', 'torch ms', 'ratio', 'target'))
   for _, c in ipairs(cases) do
@@ -144,6 +149,6 @@ if os.getenv('BENCH_NO_TORCH') ~= '1' then
     end
   end
   io.stderr:write(string.format('medians of single steps (min: the fastest; mean: GC pauses included; CPU time: all threads);\n' ..
-                                'ratio = ag / PyTorch; threads: %d each side; warm-up >= %d steps and %gs, then %d timed steps\n',
-                                threads, WARMUP, WARMUP_S, STEPS))
+                                'ratio = ag / PyTorch; threads: %d each side; warm-up >= %d steps and %gs, then %d timed steps;\n' ..
+                                '%d round(s), the best of each side\n', threads, WARMUP, WARMUP_S, STEPS, rounds))
 end
