@@ -16,6 +16,9 @@ struct ag_pool_opts;
 ag_tensor *aga_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const struct ag_conv_opts *o);
 ag_tensor *aga_conv_weight_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes, const struct ag_conv_opts *o);
 ag_tensor *aga_max_pool(ag_tensor *x, const struct ag_pool_opts *o, ag_tensor **indices);
+/* max_pool2d(conv2d(x, w, b)) as one node when x needs no gradient (else the two ops) */
+ag_tensor *aga_conv_max_pool2d(ag_tensor *x, ag_tensor *w, ag_tensor *b, const struct ag_conv_opts *co,
+                               const struct ag_pool_opts *po);
 ag_tensor *aga_pool_gather(ag_tensor *x, ag_tensor *idx, int nsp);
 ag_tensor *aga_pool_scatter(ag_tensor *g, ag_tensor *idx, int nsp, int ndim, const int64_t *sizes);
 ag_tensor *aga_avg_pool(ag_tensor *x, const struct ag_pool_opts *o);

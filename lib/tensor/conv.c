@@ -516,6 +516,63 @@ static int direct512_wgrad(const geom *g, const float *gy, const float *x, float
   return 0;
 }
 
+/* The same weight gradient when gy is max_pool2d's backward of a pooled gradient gp at the
+ * pool's 1-based plane indices idx (N, O, PH, PW): each item rebuilds its output channels'
+ * gy planes in a per-thread buffer (zeros, gp at the indices) right before the block kernel
+ * reads them, so the conv-sized gradient is never written to memory and read back, and the
+ * bias gradient is the sum of gp. Overlapping windows add, as the scatter would. */
+static int direct512_wgrad_pooled(const geom *g, const float *gp, const int64_t *idx, int64_t PP, const float *x,
+                                  float *gw, float *gb) {
+  int64_t K = g->C * g->KH * g->KW, P = g->OH * g->OW, nob = (g->O + D5_OB - 1) / D5_OB;
+  int64_t padn = g->C * d5_hp(g) * d5_wp(g), gwn = g->O * K + (gb ? g->O : 0), planes = D5_OB * P;
+  int64_t off[CONV_DIRECT_TAPS];
+  d5_offsets(g, g->C, off);
+  int nt = g->N * g->O * P * K >= AG_PARALLEL_GRAIN ? omp_get_max_threads() : 1;
+  int64_t per = padn + planes;
+  int64_t bytes = nt * (per * (int64_t)sizeof(float) + gwn * (int64_t)sizeof(double));
+  double *accs = ag_alloc(bytes);
+  if (!accs) return agt_failc("ag.conv_weight_grad: out of memory (padded input)");
+  float *bufs = (float *)(accs + nt * gwn);
+  memset(accs, 0, sizeof(double) * (size_t)(nt * gwn));
+  int bad = 0;
+  #pragma omp parallel num_threads(nt) reduction(|: bad)
+  {
+    int tid = omp_get_thread_num();
+    float *pad = bufs + tid * per, *gyb = pad + padn;
+    double *acc = accs + tid * gwn;
+    #pragma omp for schedule(static)
+    for (int64_t n = 0; n < g->N; n++) {
+      d5_pad(g, x + n * g->C * g->H * g->W, g->C, pad);
+      for (int64_t ob = 0; ob < nob; ob++) {
+        int64_t o0 = ob * D5_OB, nv = g->O - o0 < D5_OB ? g->O - o0 : D5_OB;
+        memset(gyb, 0, sizeof(float) * (size_t)(nv * P));
+        for (int64_t o = 0; o < nv; o++) {
+          const float *gr = gp + (n * g->O + o0 + o) * PP;
+          const int64_t *ir = idx + (n * g->O + o0 + o) * PP;
+          float *pl = gyb + o * P;
+          double bs = 0;
+          for (int64_t q = 0; q < PP; q++) {
+            int64_t pos = ir[q] - 1;
+            if (pos < 0 || pos >= P) { bad = 1; continue; }
+            pl[pos] += gr[q];
+            bs += gr[q];
+          }
+          if (gb) acc[g->O * K + o0 + o] += bs;
+        }
+        d5_wgrad_block(g, pad, off, K, gyb, (int)nv, acc + o0 * K);
+      }
+    }
+  }
+  for (int64_t i = 0; i < gwn; i++) {
+    double t = 0;
+    for (int th = 0; th < nt; th++) t += accs[th * gwn + i];
+    if (i < g->O * K) gw[i] = (float)t;
+    else gb[i - g->O * K] = (float)t;
+  }
+  ag_free(accs, bytes);
+  return bad ? agt_failc("ag.conv_weight_grad: a max-pool index lies outside the conv output planes") : 0;
+}
+
 static const char *op_name(const ag_conv_opts *o) {
   if (o->transposed) return o->nsp == 1 ? "ag.conv_transpose1d" : "ag.conv_transpose2d";
   return o->nsp == 1 ? "ag.conv1d" : "ag.conv2d";
@@ -756,6 +813,46 @@ int agt_conv_backward_all(ag_tensor *gy, ag_tensor *x, ag_tensor *w, const ag_co
   *gx = gxt; *gw = gwt;
   if (gb) *gb = gbt;
   return 1;
+}
+
+ag_tensor *agt_conv_pool_weight_grad(ag_tensor *gp, ag_tensor *idx, ag_tensor *x, const int64_t *w_sizes,
+                                     const ag_conv_opts *o, ag_tensor **gb) {
+  const char *op = "ag.conv_weight_grad";
+  char b1[256], b2[256];
+  if (gb) *gb = NULL;
+  if (check_opts(op, o)) return NULL;
+  if (o->transposed || o->nsp != 2 || o->groups != 1 || x->ndim != 4 || gp->ndim != 4 || idx->ndim != 4 ||
+      idx->scalar_type != AG_INT64 || gp->scalar_type != x->scalar_type || !agt_is_float(x->scalar_type))
+    return agt_fail("%s: unsupported pooled gradient %s for input %s", op, AGT_SHAPE(gp, b1), AGT_SHAPE(x, b2));
+  geom g;
+  set_geom(&g, o, x->sizes, w_sizes);
+  for (int d = 0; d < 4; d++)
+    if (idx->sizes[d] != gp->sizes[d])
+      return agt_fail("%s: indices %s and gradient %s differ", op, AGT_SHAPE(idx, b1), AGT_SHAPE(gp, b2));
+  if (gp->sizes[0] != g.N || gp->sizes[1] != g.O || w_sizes[1] != g.C)
+    return agt_fail("%s: pooled gradient %s does not match input %s and this weight", op, AGT_SHAPE(gp, b1),
+                    AGT_SHAPE(x, b2));
+  if (!direct512_ok(&g, x->scalar_type) || g.N == 0) {   /* the pool's scatter, then the usual kernels */
+    int64_t ys[4] = {g.N, g.O, g.OH, g.OW};
+    ag_tensor *gy = agt_pool_scatter(gp, idx, 2, 4, ys);
+    if (!gy) return NULL;
+    ag_tensor *gw = weight_grad(gy, x, w_sizes, o, gb);
+    if (gw && gb && !*gb) *gb = agt_conv_bias_grad(gy);
+    agt_release(gy);
+    if (gw && gb && !*gb) { agt_release(gw); return NULL; }
+    return gw;
+  }
+  ag_tensor *gw = agt_new_contig(4, w_sizes, AG_FLOAT32), *b = gb ? agt_new_contig(1, &g.O, AG_FLOAT32) : NULL;
+  ag_tensor *gc = agt_contiguous(gp), *ic = agt_contiguous(idx), *xc = agt_contiguous(x);
+  int rc = (!gw || (gb && !b) || !gc || !ic || !xc) ? -1 : 0;
+  if (!rc)
+    rc = direct512_wgrad_pooled(&g, (const float *)agt_ptr(gc), (const int64_t *)agt_ptr(ic),
+                                gp->sizes[2] * gp->sizes[3], (const float *)agt_ptr(xc), (float *)agt_ptr(gw),
+                                b ? (float *)agt_ptr(b) : NULL);
+  agt_release(gc); agt_release(ic); agt_release(xc);
+  if (rc) { agt_release(gw); agt_release(b); return NULL; }
+  if (gb) *gb = b;
+  return gw;
 }
 
 ag_tensor *agt_conv_bias_grad(ag_tensor *gy) {

@@ -61,6 +61,12 @@ ag_tensor *agt_relu_backward_ex(ag_tensor *g, ag_tensor *r, int overwrite_g);
 struct ag_conv_opts;
 ag_tensor *agt_conv_weight_bias_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes,
                                      const struct ag_conv_opts *o, ag_tensor **gb);
+/* the weight (and, gb not NULL, bias) gradient of max_pool2d(conv2d(x, w, b)) from the pooled
+ * gradient gp and the pool's 1-based indices into the conv's output planes (2-D, one group,
+ * not transposed): the direct kernel rebuilds the conv-sized gradient plane by plane in
+ * cache; other layers take the pool's scatter and the usual kernels */
+ag_tensor *agt_conv_pool_weight_grad(ag_tensor *gp, ag_tensor *idx, ag_tensor *x, const int64_t *w_sizes,
+                                     const struct ag_conv_opts *o, ag_tensor **gb);
 /* the input, weight and (gb not NULL) bias gradients of a float32 conv2d in one pass over gy
  * (Winograd layers); 1 when done, 0 when the caller must use the separate functions, -1 on
  * error */

@@ -81,9 +81,8 @@ end
 -- convolution
 local conv_opts = ffi.new('ag_conv_opts')
 
-local function convolution(op, nsp, transposed, x, w, b, a)
-  local xp, wp = check(x, op, 1), check(w, op, 2)
-  local bp = opt_tensor(b, op, 3)
+-- the conv options struct for weight wp from the parsed arguments a
+local function fill_conv(op, nsp, transposed, wp, a)
   local o = conv_opts
   o.nsp, o.transposed = nsp, transposed and 1 or 0
   local stride = tuple(a.stride, nsp, op, 'stride', 1)
@@ -122,6 +121,13 @@ local function convolution(op, nsp, transposed, x, w, b, a)
   local groups = a.groups or 1
   core.check_int(groups, op, 'groups')
   o.groups = groups
+  return o
+end
+
+local function convolution(op, nsp, transposed, x, w, b, a)
+  local xp, wp = check(x, op, 1), check(w, op, 2)
+  local bp = opt_tensor(b, op, 3)
+  local o = fill_conv(op, nsp, transposed, wp, a)
   -- an unbatched input (C, spatial...) runs as a batch of one
   if xp.ndim == nsp + 1 and wp.ndim == nsp + 2 then
     local y = wrap(C.aga_convolution(x:unsqueeze(1).p, wp, bp, o))
@@ -190,6 +196,17 @@ end
 
 function F.max_pool2d(x, ...)
   return max_pool2d('max_pool2d', x, parse('max_pool2d', maxpool_names, ...))
+end
+
+-- max_pool2d(conv2d(x, w, b, conv_args), pool_args) for a batched x: one node when x needs
+-- no gradient (lib/autograd/conv_pool_grad.c), else the two ops. nn.Sequential uses it for
+-- a Conv2d followed by a MaxPool2d; pool_args must not ask for indices.
+function F._conv2d_max_pool2d(x, w, b, conv_args, pool_args)
+  local xp, wp = check(x, 'conv2d', 1), check(w, 'conv2d', 2)
+  local bp = opt_tensor(b, 'conv2d', 3)
+  local o = fill_conv('conv2d', 2, false, wp, conv_args)
+  local po = fill_pool('max_pool2d', 2, pool_args, true)
+  return wrap(C.aga_conv_max_pool2d(xp, wp, bp, o, po))
 end
 
 -- 1-d pooling runs as 2-d on (..., 1, L), as PyTorch does (its grad_fn is SqueezeBackward1)

@@ -135,12 +135,35 @@ local function swaps(m, nxt)
          not nxt.return_indices
 end
 
+-- Conv2d followed by MaxPool2d (no return_indices; a ReLU between them is swapped as above)
+-- on an input that needs no gradient (the images at a network's first layer), while
+-- recording: one node whose backward gives the conv's weight and bias gradients from the
+-- pooled gradient, without the conv-sized gradient in between (Conv2d:forward_max_pool).
+-- Same values and gradients.
+local conv_pool_types
+local function conv_pools(m, pool, x)
+  if not conv_pool_types then
+    local nn = require 'ag.nn'
+    conv_pool_types = {conv = nn.Conv2d, pool = nn.MaxPool2d, ag = require 'ag'}
+  end
+  return pool ~= nil and getmetatable(m) == conv_pool_types.conv and getmetatable(pool) == conv_pool_types.pool and
+         not pool.return_indices and core.is_tensor(x) and x.ndim == 4 and not x.requires_grad and
+         m.groups == 1 and conv_pool_types.ag.is_grad_enabled() and
+         (m.weight.requires_grad or (m.bias ~= nil and m.bias.requires_grad))
+end
+
 function Sequential:forward(x, ...)
   local n, i = #self, 1
   local plain = select('#', ...) == 0
   while i <= n do
-    local m, nxt = self[i], self[i + 1]
-    if plain and swaps(m, nxt) then
+    local m, nxt, nxt2 = self[i], self[i + 1], self[i + 2]
+    if plain and conv_pools(m, nxt, x) then
+      x = m:forward_max_pool(x, nxt)
+      i = i + 2
+    elseif plain and swaps(nxt, nxt2) and conv_pools(m, nxt2, x) then
+      x = nxt(m:forward_max_pool(x, nxt2))
+      i = i + 3
+    elseif plain and swaps(m, nxt) then
       x = m(nxt(x))
       i = i + 2
     else

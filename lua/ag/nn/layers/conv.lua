@@ -97,6 +97,19 @@ local function define(name, nd, transposed)
     return f(x, self.weight, self.bias, o)
   end
 
+  if name == 'Conv2d' then
+    -- max_pool2d(self(x)) for pool (an nn.MaxPool2d without return_indices) as one node when
+    -- x needs no gradient: nn.Sequential's Conv2d -> MaxPool2d (F._conv2d_max_pool2d)
+    function cls:forward_max_pool(x, pool)
+      L.check_input(name, x)
+      if x.ndim ~= 4 or x.shape[2] ~= self.in_channels then return pool(self(x)) end
+      local o = {stride = self.stride, padding = self.padding, dilation = self.dilation, groups = self.groups}
+      return L.fn('_conv2d_max_pool2d', name)(x, self.weight, self.bias, o,
+        {kernel_size = pool.kernel_size, stride = pool.stride, padding = pool.padding, dilation = pool.dilation,
+         ceil_mode = pool.ceil_mode})
+    end
+  end
+
   function cls:extra_repr()
     local s = string.format('%d, %d, kernel_size=%s, stride=%s', self.in_channels, self.out_channels,
                             L.tuple_str(self.kernel_size), L.tuple_str(self.stride))
