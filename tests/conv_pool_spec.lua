@@ -36,7 +36,8 @@ end
 
 describe('conv2d then max_pool2d as one node', function()
   local cases = {
-    {'one channel (direct kernel), 2x2 pool', 4, 1, 8, 10, 10, {}, {kernel_size = 2}},
+    {'one channel (direct kernel, pooled in cache), 2x2 pool', 4, 1, 8, 10, 10, {}, {kernel_size = 2}},
+    {'one channel, odd conv output (9x7) and 11 channels, 2x2 pool', 2, 1, 11, 11, 9, {}, {kernel_size = 2}},
     {'one channel, odd sizes, conv padding 1, pool 3 stride 2 (overlapping windows)', 3, 1, 9, 11, 9,
      {padding = 1}, {kernel_size = 3, stride = 2}},
     {'one channel, conv stride 2 and dilation 2, pool padding 1 and ceil_mode', 2, 1, 5, 13, 12,

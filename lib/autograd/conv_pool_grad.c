@@ -50,9 +50,7 @@ ag_tensor *aga_conv_max_pool2d(ag_tensor *x, ag_tensor *w, ag_tensor *b, const a
     agt_release(y);
     return out;
   }
-  ag_tensor *y = agt_convolution(x, w, b, co), *idx = NULL;
-  ag_tensor *out = y ? agt_max_pool(y, po, &idx) : NULL;
-  agt_release(y);
+  ag_tensor *idx = NULL, *out = agt_conv_max_pool(x, w, b, co, po, &idx);
   if (!out) { agt_release(idx); return NULL; }
   aga_node *n = keep(aga_node_new(&k_conv_pool, 3, (ag_tensor *[]){x, w, b}, 1), x, 0, idx, 0, NULL, 0);
   agt_release(idx);

@@ -388,7 +388,11 @@ static void d5_offsets(const geom *g, int64_t Cg, int64_t *off) {
       for (int64_t j = 0; j < g->KW; j++) off[k++] = (c * HP + i * g->dh) * WP + j * g->dw;
 }
 
-static int direct512_fwd(const geom *g, const float *x, const float *w, const float *bias, float *y) {
+/* py NULL: y = conv(x, w) + bias. py set: 2x2 / stride 2 max pooling of that, into py (and
+ * its 1-based plane indices into pidx), each item's conv planes staged in cache and pooled
+ * right away, so the conv output is never written to memory (y unused). */
+static int direct512_fwd(const geom *g, const float *x, const float *w, const float *bias, float *y, float *py,
+                         int64_t *pidx) {
   int64_t Og = g->O / g->G, Cg = g->C / g->G, K = Cg * g->KH * g->KW, P = g->OH * g->OW;
   int64_t nob = (Og + D5_OB - 1) / D5_OB, padn = Cg * d5_hp(g) * d5_wp(g);
   int64_t wkn = g->G * nob * (K * D5_OB + D5_OB);   /* per block: K x 8 weights, then 8 biases */
@@ -409,26 +413,36 @@ static int direct512_fwd(const geom *g, const float *x, const float *w, const fl
   /* one padded-input buffer per thread, taken before the parallel region: ag_alloc's caching
    * allocator is not thread-safe */
   int nt = items * Og * P * K >= AG_PARALLEL_GRAIN ? omp_get_max_threads() : 1;
-  float *pads = ag_alloc(nt * padn * (int64_t)sizeof(float));
+  int64_t per = padn + (py ? Og * P : 0), PH = g->OH / 2, PW = g->OW / 2;
+  float *pads = ag_alloc(nt * per * (int64_t)sizeof(float));
   if (!pads) {
     ag_free(wk, wkn * (int64_t)sizeof(float));
     return agt_failc("ag.conv2d: out of memory (padded input)");
   }
   #pragma omp parallel num_threads(nt)
   {
-    float *pad = pads + omp_get_thread_num() * padn;
+    float *pad = pads + omp_get_thread_num() * per, *stage = pad + padn;
     #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; it++) {
       int64_t n = it / g->G, grp = it % g->G;
+      float *yi = py ? stage : y + (n * g->O + grp * Og) * P;
       d5_pad(g, x + (n * g->C + grp * Cg) * g->H * g->W, Cg, pad);
       for (int64_t ob = 0; ob < nob; ob++) {
         const float *blk = wk + (grp * nob + ob) * (K * D5_OB + D5_OB);
         int64_t o0 = ob * D5_OB, nv = Og - o0 < D5_OB ? Og - o0 : D5_OB;
-        d5_fwd_block(g, pad, off, K, blk, blk + K * D5_OB, (int)nv, y + (n * g->O + grp * Og + o0) * P);
+        d5_fwd_block(g, pad, off, K, blk, blk + K * D5_OB, (int)nv, yi + o0 * P);
       }
+      if (py)
+        for (int64_t o = 0; o < Og; o++) {
+          int64_t pl = n * g->O + grp * Og + o;
+          for (int64_t ph = 0; ph < PH; ph++)
+            agt_max2x2_row(stage + o * P + 2 * ph * g->OW, stage + o * P + (2 * ph + 1) * g->OW,
+                           py + (pl * PH + ph) * PW, pidx ? pidx + (pl * PH + ph) * PW : NULL, PW, 2 * ph * g->OW,
+                           g->OW);
+        }
     }
   }
-  ag_free(pads, nt * padn * (int64_t)sizeof(float));
+  ag_free(pads, nt * per * (int64_t)sizeof(float));
   ag_free(wk, wkn * (int64_t)sizeof(float));
   return 0;
 }
@@ -706,7 +720,7 @@ ag_tensor *agt_convolution(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_co
       rc = agt_wino_forward(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp,
                             (float *)agt_ptr(y));
     else if (!o->transposed && direct512_ok(&g, x->scalar_type))
-      rc = direct512_fwd(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp, (float *)agt_ptr(y));
+      rc = direct512_fwd(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp, (float *)agt_ptr(y), NULL, NULL);
     else if (!o->transposed)
       rc = f ? conv_fwd_f32(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bp, (float *)agt_ptr(y))
              : conv_fwd_f64(&g, (double *)agt_ptr(xc), (double *)agt_ptr(wc), bp, (double *)agt_ptr(y));
@@ -813,6 +827,41 @@ int agt_conv_backward_all(ag_tensor *gy, ag_tensor *x, ag_tensor *w, const ag_co
   *gx = gxt; *gw = gwt;
   if (gb) *gb = gbt;
   return 1;
+}
+
+ag_tensor *agt_conv_max_pool(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_conv_opts *o, const ag_pool_opts *po,
+                             ag_tensor **indices) {
+  *indices = NULL;
+  bool plain_pool = po->nsp == 2 && po->kernel[0] == 2 && po->kernel[1] == 2 && po->stride[0] == 2 &&
+                    po->stride[1] == 2 && po->padding[0] == 0 && po->padding[1] == 0 && po->dilation[0] == 1 &&
+                    po->dilation[1] == 1 && !po->ceil_mode;
+  bool shapes = !o->transposed && o->nsp == 2 && o->groups == 1 && x->ndim == 4 && w->ndim == 4 &&
+                x->scalar_type == AG_FLOAT32 && w->scalar_type == AG_FLOAT32 && x->sizes[1] == w->sizes[1] &&
+                (!b || (b->ndim == 1 && b->sizes[0] == w->sizes[0] && b->scalar_type == AG_FLOAT32)) &&
+                !check_opts("ag.conv2d", o);
+  geom g;
+  if (shapes) {
+    set_geom(&g, o, x->sizes, w->sizes);
+    shapes = g.OH >= 2 && g.OW >= 2 && g.H + 2 * g.ph >= g.dh * (g.KH - 1) + 1 && g.W + 2 * g.pw >= g.dw * (g.KW - 1) + 1 &&
+             fits_int(&g) && direct512_ok(&g, AG_FLOAT32) && agt_cpu_avx512() && g.OH * g.OW < INT32_MAX / 2;
+  }
+  if (!(plain_pool && shapes)) {   /* the two ops */
+    ag_tensor *y = agt_convolution(x, w, b, o);
+    ag_tensor *out = y ? agt_max_pool(y, po, indices) : NULL;
+    agt_release(y);
+    return out;
+  }
+  int64_t ps[4] = {g.N, g.O, g.OH / 2, g.OW / 2};
+  ag_tensor *py = agt_new_contig(4, ps, AG_FLOAT32), *pi = agt_new_contig(4, ps, AG_INT64);
+  ag_tensor *xc = contig(x), *wc = contig(w), *bc = contig(b);
+  int rc = (!py || !pi || !xc || !wc || (b && !bc)) ? -1 : 0;
+  if (!rc && agt_numel(py) > 0)
+    rc = direct512_fwd(&g, (float *)agt_ptr(xc), (float *)agt_ptr(wc), bc ? (float *)agt_ptr(bc) : NULL, NULL,
+                       (float *)agt_ptr(py), (int64_t *)agt_ptr(pi));
+  agt_release(xc); agt_release(wc); agt_release(bc);
+  if (rc) { agt_release(py); agt_release(pi); return NULL; }
+  *indices = pi;
+  return py;
 }
 
 ag_tensor *agt_conv_pool_weight_grad(ag_tensor *gp, ag_tensor *idx, ag_tensor *x, const int64_t *w_sizes,

@@ -61,6 +61,15 @@ ag_tensor *agt_relu_backward_ex(ag_tensor *g, ag_tensor *r, int overwrite_g);
 struct ag_conv_opts;
 ag_tensor *agt_conv_weight_bias_grad(ag_tensor *gy, ag_tensor *x, const int64_t *w_sizes,
                                      const struct ag_conv_opts *o, ag_tensor **gb);
+/* pool.c: one output row of 2x2 / stride 2 max pooling over input rows r0, r1 (AVX-512 only):
+ * values into y, 1-based plane indices (base + position) into ip unless NULL */
+void agt_max2x2_row(const float *r0, const float *r1, float *y, int64_t *ip, int64_t OW, int64_t base, int64_t W);
+/* conv.c: max_pool2d(conv2d(x, w, b)) and the pool's indices; a first layer on the direct
+ * kernel with a 2x2 / stride 2 pool pools each item's planes in cache, never writing the conv
+ * output; anything else runs the two ops */
+struct ag_pool_opts;
+ag_tensor *agt_conv_max_pool(ag_tensor *x, ag_tensor *w, ag_tensor *b, const struct ag_conv_opts *o,
+                             const struct ag_pool_opts *po, ag_tensor **indices);
 /* the weight (and, gb not NULL, bias) gradient of max_pool2d(conv2d(x, w, b)) from the pooled
  * gradient gp and the pool's 1-based indices into the conv's output planes (2-D, one group,
  * not transposed): the direct kernel rebuilds the conv-sized gradient plane by plane in

@@ -302,6 +302,10 @@ static int dense2x2_avx512(int64_t NP, int64_t H, int64_t W, int64_t OH, int64_t
   return bad;
 }
 
+void agt_max2x2_row(const float *r0, const float *r1, float *y, int64_t *ip, int64_t OW, int64_t base, int64_t W) {
+  max2x2_row_avx512(r0, r1, y, ip, OW, base, W);
+}
+
 #define POOL_T float
 #define POOL_SFX _f32
 #include "pool.c"
