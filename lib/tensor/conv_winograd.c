@@ -179,20 +179,9 @@ static inline void gy_tile(const float *p, int64_t rs, int64_t cs, float *out, i
   for (int xi = 0; xi < NXI; xi++) ST(out + xi * xs, o[xi]);
 }
 
-/* ---- scalar transforms of the 3x3 kernel, in double ---- */
+/* ---- the kernel transform G (6 x 3), in double (k_tiles8 and the weight gradient) ---- */
 static const double Gm[6][3] = {{1. / 4, 0, 0},          {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
                                 {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
-
-/* U = G k G^T of one 3x3 kernel (rotated by 180 degrees if rot) -> out[xi * xs] */
-static void k_tile(const float *k, int rot, float *out, int64_t xs) {
-  double kk[3][3], t[6][3];
-  for (int i = 0; i < 3; i++)
-    for (int j = 0; j < 3; j++) kk[i][j] = rot ? k[(2 - i) * 3 + (2 - j)] : k[i * 3 + j];
-  for (int a = 0; a < 6; a++)
-    for (int j = 0; j < 3; j++) t[a][j] = Gm[a][0] * kk[0][j] + Gm[a][1] * kk[1][j] + Gm[a][2] * kk[2][j];
-  for (int a = 0; a < 6; a++)
-    for (int b = 0; b < 6; b++) out[(a * 6 + b) * xs] = (float)(t[a][0] * Gm[b][0] + t[a][1] * Gm[b][1] + t[a][2] * Gm[b][2]);
-}
 
 /* ---- repacking between NCHW and an item's channels-last buffers ---- */
 #include "avx512_tr16.h"
@@ -346,18 +335,48 @@ static int wino_conv(const wgeom *g, const float *x, const float *U, const float
 /* U[xi][k][n] for a conv whose input channels are K and output channels Nn: from
  * w (O, C, 3, 3): forward k = c, n = o; input gradient by the rotated kernel (rot) k = o,
  * n = c, rotated; the forward's transpose (swap without rot) k = o, n = c. */
+/* U = G k G^T of nl <= 8 3x3 kernels at once (each rotated by 180 degrees if rot), lane l's
+ * kernel at w + l * ws, in double vectors -> out[xi * xs + l]: the 8 kernels' results are
+ * neighbours in U (8 consecutive n), one store per transform point */
+static void k_tiles8(const float *w, int64_t ws, int nl, int rot, float *out, int64_t xs) {
+  __m512d kk[3][3], t[6][3];
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++) {
+      double v[8] = {0};
+      int tap = rot ? (2 - i) * 3 + (2 - j) : i * 3 + j;
+      for (int l = 0; l < nl; l++) v[l] = w[l * ws + tap];
+      kk[i][j] = _mm512_loadu_pd(v);
+    }
+  for (int a = 0; a < 6; a++)
+    for (int j = 0; j < 3; j++)
+      t[a][j] = _mm512_fmadd_pd(_mm512_set1_pd(Gm[a][2]), kk[2][j],
+                                _mm512_fmadd_pd(_mm512_set1_pd(Gm[a][1]), kk[1][j],
+                                                _mm512_mul_pd(_mm512_set1_pd(Gm[a][0]), kk[0][j])));
+  __mmask16 m = (__mmask16)((1u << nl) - 1);
+  for (int a = 0; a < 6; a++)
+    for (int b = 0; b < 6; b++) {
+      __m512d u = _mm512_fmadd_pd(t[a][2], _mm512_set1_pd(Gm[b][2]),
+                                  _mm512_fmadd_pd(t[a][1], _mm512_set1_pd(Gm[b][1]),
+                                                  _mm512_mul_pd(t[a][0], _mm512_set1_pd(Gm[b][0]))));
+      _mm512_mask_storeu_ps(out + (a * 6 + b) * xs, m, _mm512_castps256_ps512(_mm512_cvtpd_ps(u)));
+    }
+}
+
 static float *kernels_swap(const float *w, int64_t O, int64_t C, int rot, int swap, int64_t Kp, int64_t Np,
                            int64_t *bytes) {
   *bytes = (int64_t)sizeof(float) * NXI * Kp * Np;
   float *U = ag_alloc(*bytes);
   if (!U) return NULL;
   memset(U, 0, (size_t)*bytes);
-  /* in parallel: done twice a training step, and serial it left the other core idle */
+  /* U[xi][k][n]: k = c, n = o (or swapped), 8 neighbouring n at a time; in parallel: done
+   * twice a training step, and serial it left the other core idle */
+  int64_t K = swap ? O : C, N = swap ? C : O;
   #pragma omp parallel for schedule(static) if (O * C >= 256)
-  for (int64_t o = 0; o < O; o++)
-    for (int64_t c = 0; c < C; c++) {
-      int64_t k = swap ? o : c, n = swap ? c : o;
-      k_tile(w + (o * C + c) * 9, rot, U + k * Np + n, Kp * Np);
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t n0 = 0; n0 < N; n0 += 8) {
+      int nl = (int)(N - n0 < 8 ? N - n0 : 8);
+      const float *w0 = swap ? w + (k * C + n0) * 9 : w + (n0 * C + k) * 9;
+      k_tiles8(w0, swap ? 9 : C * 9, nl, rot, U + k * Np + n0, Kp * Np);
     }
   return U;
 }
