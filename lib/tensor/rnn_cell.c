@@ -161,11 +161,16 @@ int agt_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_
     if (scratch) { gp = scratch; ld = G; }
     /* the biases' sum, one row (float32: after the scratch block, for the GEMM's epilogue) */
     char *bsum = scratch ? scratch + B * G * es : gp;
-    if (bi || bh)
+    if ((bi || bh) && dt == AG_FLOAT32) {   /* float32 in float, as the unfused cell adds them */
+      const float *pi = bi ? (const float *)agt_ptr(bi) : NULL, *ph = bh ? (const float *)agt_ptr(bh) : NULL;
+      float *ps = (float *)bsum;
+      for (int64_t j = 0; j < G; j++) ps[j] = (pi ? pi[j] : 0.0f) + (ph ? ph[j] : 0.0f);
+    } else if (bi || bh) {
       for (int64_t j = 0; j < G; j++) {
         double v = (bi ? agt_load(dt, agt_ptr(bi) + j * es) : 0) + (bh ? agt_load(dt, agt_ptr(bh) + j * es) : 0);
         agt_store(dt, bsum + j * es, v);
       }
+    }
     /* float32: both products and the biases in one pass over the gates when gemm_small takes
      * the shape; otherwise every row starts as the biases and two GEMMs add onto it */
     if (!(dt == AG_FLOAT32 && agt_sgemm_small_nt2(B, G, (const float *)agt_ptr(xc), row_stride(xc),
