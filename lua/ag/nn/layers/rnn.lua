@@ -107,27 +107,32 @@ local function define_cell(name, mode)
     local stdv = 1 / math.sqrt(self.hidden_size)
     for _, p in ipairs(self:parameters()) do init.uniform_(p, -stdv, stdv) end
   end
+  -- a state argument: zeros when nil, an unbatched one lifted, else checked against (B, H);
+  -- plain checks, no closure or table per call (this runs once per time step)
+  local function state(t, what, x, B, H, batched)
+    if t == nil then return L.ag().zeros(B, H, {dtype = x.dtype}) end
+    if not batched and core.is_tensor(t) and t.ndim == 1 then t = t:unsqueeze(1) end
+    if not (core.is_tensor(t) and t.ndim == 2 and t.p.sizes[0] == B and t.p.sizes[1] == H) then
+      check_hidden(name, t, {B, H}, what)
+    end
+    return t
+  end
   function cls:forward(x, hx)
     L.check_input(name, x)
-    if x.ndim ~= 1 and x.ndim ~= 2 or x.shape[x.ndim] ~= self.input_size then
+    local nd = x.ndim
+    if nd ~= 1 and nd ~= 2 or x.p.sizes[nd - 1] ~= self.input_size then
       error(string.format("ag.nn.%s: expected input of shape [batch, %d] or [%d], got [%s]", name,
                           self.input_size, self.input_size, table.concat(x.shape, ', ')), 2)
     end
-    local batched = x.ndim == 2
+    local batched = nd == 2
     if not batched then x = x:unsqueeze(1) end
-    local B, H = x.shape[1], self.hidden_size
-    local function state(t, what)
-      if t == nil then return L.ag().zeros(B, H, {dtype = x.dtype}) end
-      if not batched and core.is_tensor(t) and t.ndim == 1 then t = t:unsqueeze(1) end
-      check_hidden(name, t, {B, H}, what)
-      return t
-    end
+    local B, H = tonumber(x.p.sizes[0]), self.hidden_size
     if mode == 'LSTM' then
       if hx ~= nil and (type(hx) ~= 'table' or #hx ~= 2) then
         error(string.format("ag.nn.%s: the state must be a table {h, c}, got %s", name, core.typename(hx)), 2)
       end
-      local h = state(hx and hx[1], 'h')
-      local c = state(hx and hx[2], 'c')
+      local h = state(hx and hx[1], 'h', x, B, H, batched)
+      local c = state(hx and hx[2], 'c', x, B, H, batched)
       local h2, c2
       if self.fused ~= false then
         h2, c2 = lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
@@ -138,7 +143,7 @@ local function define_cell(name, mode)
       return h2, c2
     end
     local gi = lin(x, self.weight_ih, self.bias_ih)
-    local h = state(hx, 'hx')
+    local h = state(hx, 'hx', x, B, H, batched)
     local h2
     if mode == 'GRU' then h2 = step_gru(gi, h, self.weight_hh, self.bias_hh, H)
     else h2 = step_rnn(self.nonlinearity == 'relu' and 'RNN_RELU' or 'RNN_TANH', gi, h, self.weight_hh,
