@@ -103,17 +103,13 @@ int aga_lazy_materialize(aga_node *n) {
   return rc;
 }
 
-/* rows [r0, r0 + nr) of a 2-D tensor (any strides) -> a buffer with rows ld elements apart */
-static void copy_rows(char *dst, int64_t ld, const ag_tensor *t, int64_t r0, int64_t nr, int es) {
-  const char *p = agt_ptr((ag_tensor *)t);
-  int64_t w = t->sizes[1], rs = t->strides[0] * es, cs = t->strides[1] * es;
-  #pragma omp parallel for schedule(static) if (nr * w >= 16384)
-  for (int64_t i = 0; i < nr; i++) {
-    const char *src = p + (r0 + i) * rs;
-    if (cs == es) memcpy(dst + i * ld * es, src, (size_t)(w * es));
-    else
-      for (int64_t j = 0; j < w; j++) memcpy(dst + (i * ld + j) * es, src + j * cs, (size_t)es);
-  }
+/* row r of a 2-D tensor (any strides) -> dst */
+static void copy_row(char *dst, const ag_tensor *t, int64_t r, int es) {
+  const char *src = (const char *)agt_ptr((ag_tensor *)t) + r * t->strides[0] * es;
+  int64_t w = t->sizes[1], cs = t->strides[1] * es;
+  if (cs == es) memcpy(dst, src, (size_t)(w * es));
+  else
+    for (int64_t j = 0; j < w; j++) memcpy(dst + j * es, src + j * cs, (size_t)es);
 }
 
 /* the node behind input i when it is a leaf's AccumulateGrad whose leaf has the shape
@@ -193,15 +189,19 @@ int aga_defer_grouped(aga_node *n, ag_tensor *A, int nmat, const int *mat_in, ag
     }
     int c = g->nchunks - 1;
     int64_t take = CHUNK_ROWS - g->rows[c] < R - r ? CHUNK_ROWS - g->rows[c] : R - r;
-    char *brow = g->b[c] + g->rows[c] * W * g->es;
-    copy_rows(g->a[c] + g->rows[c] * M * g->es, M, A, r, take, g->es);
-    int64_t col = 0;
-    for (int k = 0; k < nmat; k++) {
-      copy_rows(brow + col * g->es, W, Bs[k], r, take, g->es);
-      col += Bs[k]->sizes[1];
+    /* the rows of A and of [B_1 | B_2 | 1] in one parallel loop */
+    char *arow = g->a[c] + g->rows[c] * M * g->es, *brow = g->b[c] + g->rows[c] * W * g->es;
+    int es = g->es, ones = g->has_ones;
+    #pragma omp parallel for schedule(static) if (take * (M + W) >= 16384)
+    for (int64_t i = 0; i < take; i++) {
+      copy_row(arow + i * M * es, A, r + i, es);
+      char *b = brow + i * W * es;
+      for (int k = 0; k < nmat; k++) {
+        copy_row(b, Bs[k], r + i, es);
+        b += Bs[k]->sizes[1] * es;
+      }
+      if (ones) agt_store(dtype, b, 1.0);
     }
-    if (g->has_ones)
-      for (int64_t i = 0; i < take; i++) agt_store(dtype, brow + (i * W + W - 1) * g->es, 1.0);
     g->rows[c] += take;
     r += take;
   }
