@@ -158,6 +158,17 @@ describe("float32 products with a short left operand (A W^T and A B, gemm_small.
         assert.is_true(err2 <= 1e-5 * (scale + 1), string.format('addmm m=%d n=%d k=%d: error %g', m, n, k, err2))
         -- A B with B's rows contiguous (B = w^T made contiguous), and a row-sliced B
         local bt = w:t():contiguous()
+        -- the bias in gemm_small's epilogue (a [n] or [1, n] row; A B too), and the paths
+        -- that keep the copy-then-accumulate form: beta ~= 1, a strided bias row
+        for _, case in ipairs({{b, bt, 1}, {b:view(1, n), w:t(), 1}, {b, w:t(), 0.5}}) do
+          local r = ag.addmm(case[1], a, case[2], {beta = case[3]})
+          local e = (r:double() - (want + b:double() * case[3])):abs():max():item()
+          assert.is_true(e <= 1e-5 * (scale + 1), string.format('addmm bias m=%d n=%d: error %g', m, n, e))
+        end
+        local wideb = ag.randn(2 * n):view(n, 2):select(2, 1)
+        local r5 = ag.addmm(wideb, a, w:t())
+        local e5 = (r5:double() - (want + wideb:double())):abs():max():item()
+        assert.is_true(e5 <= 1e-5 * (scale + 1), 'addmm with a strided bias')
         local err3 = (a:mm(bt):double() - want):abs():max():item()
         assert.is_true(err3 <= 1e-5 * scale, string.format('A B m=%d n=%d k=%d: error %g', m, n, k, err3))
         local wide = ag.randn(k, n + 5)
