@@ -158,8 +158,8 @@ describe("float32 products with a short left operand (A W^T and A B, gemm_small.
         assert.is_true(err2 <= 1e-5 * (scale + 1), string.format('addmm m=%d n=%d k=%d: error %g', m, n, k, err2))
         -- A B with B's rows contiguous (B = w^T made contiguous), and a row-sliced B
         local bt = w:t():contiguous()
-        -- the bias in gemm_small's epilogue (a [n] or [1, n] row; A B too), and the paths
-        -- that keep the copy-then-accumulate form: beta ~= 1, a strided bias row
+        -- addmm's bias as a [n] or a [1, n] row (with A B too), with beta ~= 1, and as a
+        -- strided row
         for _, case in ipairs({{b, bt, 1}, {b:view(1, n), w:t(), 1}, {b, w:t(), 0.5}}) do
           local r = ag.addmm(case[1], a, case[2], {beta = case[3]})
           local e = (r:double() - (want + b:double() * case[3])):abs():max():item()

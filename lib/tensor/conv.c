@@ -843,7 +843,7 @@ ag_tensor *agt_conv_max_pool(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_
   if (shapes) {
     set_geom(&g, o, x->sizes, w->sizes);
     shapes = g.OH >= 2 && g.OW >= 2 && g.H + 2 * g.ph >= g.dh * (g.KH - 1) + 1 && g.W + 2 * g.pw >= g.dw * (g.KW - 1) + 1 &&
-             fits_int(&g) && direct512_ok(&g, AG_FLOAT32) && agt_cpu_avx512() && g.OH * g.OW < INT32_MAX / 2;
+             fits_int(&g) && direct512_ok(&g, AG_FLOAT32) && g.OH * g.OW < INT32_MAX / 2;
   }
   if (!(plain_pool && shapes)) {   /* the two ops */
     ag_tensor *y = agt_convolution(x, w, b, o);

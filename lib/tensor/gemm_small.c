@@ -226,13 +226,6 @@ int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
   return small_terms(m, n, &t, 1, &e, c, ldc);
 }
 
-int agt_sgemm_small_bias(int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
-                         int64_t ldb, const float *bias, float *c, int64_t ldc) {
-  term t = {a, lda, b, tb ? ldb : 1, tb ? 1 : ldb, k};
-  epilogue e = {1.0f, 0.0f, bias};
-  return small_terms(m, n, &t, 1, &e, c, ldc);
-}
-
 int agt_sgemm_small_nt2(int64_t m, int64_t n, const float *a1, int64_t lda1, const float *w1, int64_t ldw1,
                         int64_t k1, const float *a2, int64_t lda2, const float *w2, int64_t ldw2, int64_t k2,
                         float beta, const float *bias, float *c, int64_t ldc) {

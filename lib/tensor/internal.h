@@ -93,10 +93,6 @@ int agt_cpu_avx512(void);
  * the caller must (another shape, no AVX-512, out of memory). */
 int agt_sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-/* C = op(A) op(B) + bias[n] on every row (A not transposed, m <= 128): C is not read first; 0:
- * not taken */
-int agt_sgemm_small_bias(int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
-                         int64_t ldb, const float *bias, float *c, int64_t ldc);
 /* C = A1 W1^T + A2 W2^T + beta C (+ bias[n] on every row when bias is not NULL) in one pass
  * (an LSTM cell's two products and its biases); 0: not taken */
 int agt_sgemm_small_nt2(int64_t m, int64_t n, const float *a1, int64_t lda1, const float *w1, int64_t ldw1,
@@ -112,7 +108,4 @@ int agt_lstm_cell_input_grads(ag_tensor *dG, ag_tensor *w_ih, ag_tensor *w_hh, a
 
 /* out[n,m] += a[n,k] b[k,m] (matmul.c): float matrices, out contiguous; unchecked shapes. */
 int agt_mm_acc(ag_tensor *out, ag_tensor *a, ag_tensor *b);
-/* out[n,m] = a[n,k] b[k,m] + bias[m] on every row, out contiguous float32, when gemm_small's
- * epilogue can (1: done; 0: the caller must) */
-int agt_mm_bias(ag_tensor *out, ag_tensor *a, ag_tensor *b, const float *bias);
 #endif

@@ -58,12 +58,6 @@ ag_tensor *agt_addmm(ag_tensor *input, ag_tensor *m1, ag_tensor *m2, double beta
       (input->ndim == 0 || input->sizes[input->ndim - 1] == m || input->sizes[input->ndim - 1] == 1) &&
       (input->ndim < 2 || input->sizes[0] == n || input->sizes[0] == 1)) {
     ag_tensor *out = agt_new_contig(2, (int64_t[]){n, m}, input->scalar_type);
-    /* float32 with a whole bias row, beta 1: gemm_small adds it in its epilogue */
-    if (out && beta == 1 && input->scalar_type == AG_FLOAT32 && m1->scalar_type == AG_FLOAT32 &&
-        input->ndim >= 1 && input->sizes[input->ndim - 1] == m && agt_numel(input) == m &&
-        input->strides[input->ndim - 1] == 1 &&
-        agt_mm_bias(out, m1, m2, (const float *)agt_ptr(input)))
-      return out;
     ag_tensor *bias = out ? agt_expand(input, 2, (int64_t[]){n, m}) : NULL;
     int rc = bias ? agt_copy_(out, bias) : -1;
     if (!rc && beta != 1) rc = agt_binary_scalar_(AG_OP_MUL, out, beta);

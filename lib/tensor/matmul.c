@@ -114,15 +114,6 @@ int agt_mm_acc(ag_tensor *out, ag_tensor *a, ag_tensor *b) {
   return cb ? 0 : -1;
 }
 
-int agt_mm_bias(ag_tensor *out, ag_tensor *a, ag_tensor *b, const float *bias) {
-  if (a->scalar_type != AG_FLOAT32 || b->scalar_type != AG_FLOAT32) return 0;
-  int64_t n = a->sizes[0], k = a->sizes[1], m = b->sizes[1], lda = 0, ldb = 0;
-  int ta = blas_layout(n, k, a->strides[0], a->strides[1], &lda), tb = blas_layout(k, m, b->strides[0], b->strides[1], &ldb);
-  if (ta != 0 || tb < 0 || n == 0 || m == 0 || k == 0) return 0;
-  return agt_sgemm_small_bias(tb, n, m, k, (const float *)agt_ptr(a), lda, (const float *)agt_ptr(b), ldb, bias,
-                              (float *)agt_ptr(out), m);
-}
-
 ag_tensor *agt_bmm(ag_tensor *a, ag_tensor *b) {
   char b1[256], b2[256];
   if (a->ndim != 3 || b->ndim != 3)
